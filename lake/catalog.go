@@ -1,0 +1,228 @@
+package lake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"gocloud.dev/blob"
+)
+
+// SnapshotInfo is one committed snapshot in a listing.
+type SnapshotInfo struct {
+	Tenant     string    `json:"tenant"`
+	SnapshotID string    `json:"snapshot_id"`
+	Time       time.Time `json:"time"` // the snapshot id as a time
+}
+
+// Tenants lists the tenants that have at least one object in the lake,
+// sorted. Folders whose name is not a valid tenant id are ignored.
+func (l *Lake) Tenants(ctx context.Context) ([]string, error) {
+	it := l.bucket.List(&blob.ListOptions{Prefix: "tenant=", Delimiter: "/"})
+	var out []string
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lake: list tenants: %w", err)
+		}
+		if !obj.IsDir {
+			continue
+		}
+		t := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "tenant="), "/")
+		if validTenant(t) == nil {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// snapshotObjects lists every object of every snapshot of tenant, grouped by
+// snapshot id, and whether each snapshot has a manifest.
+func (l *Lake) snapshotObjects(ctx context.Context, tenant string) (map[string][]*blob.ListObject, map[string]bool, error) {
+	prefix := tenantPrefix(tenant) + "snapshot="
+	it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
+	objs := map[string][]*blob.ListObject{}
+	committed := map[string]bool{}
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("lake: list snapshots of %s: %w", tenant, err)
+		}
+		rest := strings.TrimPrefix(obj.Key, prefix)
+		id, name, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		if _, err := ParseSnapshotID(id); err != nil {
+			continue
+		}
+		objs[id] = append(objs[id], obj)
+		if name == manifestName {
+			committed[id] = true
+		}
+	}
+	return objs, committed, nil
+}
+
+// Snapshots lists the committed snapshots of tenant, newest first. A tenant
+// with no committed snapshot has an empty list, not an error.
+func (l *Lake) Snapshots(ctx context.Context, tenant string) ([]SnapshotInfo, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, fmt.Errorf("lake: list snapshots: %w", err)
+	}
+	_, committed, err := l.snapshotObjects(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SnapshotInfo, 0, len(committed))
+	for id := range committed {
+		t, _ := ParseSnapshotID(id)
+		out = append(out, SnapshotInfo{Tenant: tenant, SnapshotID: id, Time: t})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SnapshotID > out[j].SnapshotID })
+	return out, nil
+}
+
+// Latest returns the newest committed snapshot of tenant, or ErrNotFound.
+func (l *Lake) Latest(ctx context.Context, tenant string) (SnapshotInfo, error) {
+	return l.Resolve(ctx, tenant, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+}
+
+// Resolve returns the newest committed snapshot of tenant whose id is at or
+// before asOf. It fails with ErrNotFound when there is none.
+func (l *Lake) Resolve(ctx context.Context, tenant string, asOf time.Time) (SnapshotInfo, error) {
+	snaps, err := l.Snapshots(ctx, tenant)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	for _, s := range snaps {
+		if !s.Time.After(asOf) {
+			return s, nil
+		}
+	}
+	if len(snaps) == 0 {
+		return SnapshotInfo{}, fmt.Errorf("lake: tenant %s has no committed snapshot: %w", tenant, ErrNotFound)
+	}
+	return SnapshotInfo{}, fmt.Errorf("lake: tenant %s has no snapshot at or before %s (oldest is %s): %w",
+		tenant, asOf.UTC().Format(time.RFC3339Nano), snaps[len(snaps)-1].SnapshotID, ErrNotFound)
+}
+
+// ParseAsOf parses the time of an "as of" question: RFC 3339 (with a zone),
+// a snapshot id, or a date YYYY-MM-DD, which means the end of that day in UTC
+// ("as it was on Tuesday" includes Tuesday's snapshots).
+func ParseAsOf(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := ParseSnapshotID(s); err == nil {
+		return t, nil
+	}
+	if d, err := time.Parse("2006-01-02", s); err == nil {
+		return d.Add(24*time.Hour - time.Nanosecond), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: time %q: want RFC 3339 (2026-11-21T02:03:04Z), a date (2026-11-21) or a snapshot id", ErrInvalid, s)
+}
+
+// Manifest reads and checks the manifest of a committed snapshot. It fails
+// with ErrNotFound if the snapshot is not committed.
+func (l *Lake) Manifest(ctx context.Context, tenant, snapshotID string) (*Manifest, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, fmt.Errorf("lake: read manifest: %w", err)
+	}
+	if _, err := ParseSnapshotID(snapshotID); err != nil {
+		return nil, fmt.Errorf("lake: read manifest: %w", err)
+	}
+	key := ManifestKey(tenant, snapshotID)
+	data, err := l.readAll(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("lake: read manifest %q: %w: %w", key, ErrInvalid, err)
+	}
+	if m.Tenant != tenant || m.SnapshotID != snapshotID {
+		return nil, fmt.Errorf("lake: read manifest %q: %w: it describes %s/%s", key, ErrInvalid, m.Tenant, m.SnapshotID)
+	}
+	return m, nil
+}
+
+// ManifestURL returns the URL of a snapshot's manifest, for events.
+func (l *Lake) ManifestURL(tenant, snapshotID string) string {
+	key := ManifestKey(tenant, snapshotID)
+	if uri, ok := l.GCSURI(key); ok {
+		return uri
+	}
+	return strings.TrimSuffix(l.url, "/") + "/" + key
+}
+
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteLedger stores one load record (any JSON value) for tenant and target,
+// write-once, under tenant=<t>/_loads/target=<target>/<snapshot-id>.<load-id>.json.
+func (l *Lake) WriteLedger(ctx context.Context, tenant, target, snapshotID, loadID string, record any) error {
+	if err := validTenant(tenant); err != nil {
+		return fmt.Errorf("lake: write ledger: %w", err)
+	}
+	if err := validTableName(target); err != nil {
+		return fmt.Errorf("lake: write ledger: target: %w", err)
+	}
+	if err := validTableName(loadID); err != nil {
+		return fmt.Errorf("lake: write ledger: load id: %w", err)
+	}
+	data, err := encodeJSON(record)
+	if err != nil {
+		return fmt.Errorf("lake: write ledger: %w", err)
+	}
+	return l.writeOnce(ctx, ledgerPrefix(tenant, target)+snapshotID+"."+loadID+".json", "application/json", data)
+}
+
+// Ledger returns the raw load records of tenant and target, oldest first.
+func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMessage, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, fmt.Errorf("lake: read ledger: %w", err)
+	}
+	it := l.bucket.List(&blob.ListOptions{Prefix: ledgerPrefix(tenant, target)})
+	var keys []string
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lake: read ledger of %s/%s: %w", tenant, target, err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	sort.Strings(keys)
+	out := make([]json.RawMessage, 0, len(keys))
+	for _, k := range keys {
+		data, err := l.readAll(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, data)
+	}
+	return out, nil
+}

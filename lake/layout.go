@@ -1,0 +1,86 @@
+package lake
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tenantlake/tenantlake/tenant"
+)
+
+// The lake layout (DESIGN.md):
+//
+//	tenant=<tenant>/snapshot=<snapshot-id>/table=<table>/part-<NNNNN>.parquet
+//	tenant=<tenant>/snapshot=<snapshot-id>/_manifest.json   written last: the commit marker
+//	tenant=<tenant>/_loads/target=<target>/<snapshot-id>.<load-id>.json   load ledger records
+
+const (
+	snapshotIDLayout = "20060102T150405.000Z"
+	manifestName     = "_manifest.json"
+)
+
+// SnapshotID returns the snapshot id for a source transaction that started at
+// t: UTC, to the millisecond, fixed width, so lexical order is time order.
+func SnapshotID(t time.Time) string {
+	return t.UTC().Truncate(time.Millisecond).Format(snapshotIDLayout)
+}
+
+// ParseSnapshotID parses a snapshot id made by SnapshotID.
+func ParseSnapshotID(id string) (time.Time, error) {
+	t, err := time.Parse(snapshotIDLayout, id)
+	if err != nil || SnapshotID(t) != id {
+		return time.Time{}, fmt.Errorf("%w: snapshot id %q is not of the form 20261121T020304.123Z", ErrInvalid, id)
+	}
+	return t, nil
+}
+
+// ShortSnapshotID derives from a snapshot id the form used where names allow
+// only [a-z0-9_-] (BigQuery job ids and labels): "20261121t020304123z".
+// It is the one place that derivation is made.
+func ShortSnapshotID(id string) string {
+	return strings.ToLower(strings.ReplaceAll(id, ".", ""))
+}
+
+func validTenant(t string) error {
+	if err := tenant.ValidateID(t); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// validTableName allows what the reader produces as destination names:
+// [A-Za-z_][A-Za-z0-9_]*, at most 300 bytes (BigQuery's column name limit is
+// lower; the reader enforces it). Anything else could escape its folder.
+func validTableName(name string) error {
+	if name == "" || len(name) > 1024 {
+		return fmt.Errorf("%w: table name %q", ErrInvalid, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return fmt.Errorf("%w: table name %q: only letters, digits and _ are allowed", ErrInvalid, name)
+		}
+	}
+	return nil
+}
+
+func tenantPrefix(t string) string { return "tenant=" + t + "/" }
+
+// SnapshotPrefix is the key prefix of every object of one snapshot.
+func SnapshotPrefix(tenant, snapshotID string) string {
+	return tenantPrefix(tenant) + "snapshot=" + snapshotID + "/"
+}
+
+// ManifestKey is the key of a snapshot's manifest.
+func ManifestKey(tenant, snapshotID string) string {
+	return SnapshotPrefix(tenant, snapshotID) + manifestName
+}
+
+// PartKey is the key of part n of a table in a snapshot.
+func PartKey(tenant, snapshotID, table string, n int) string {
+	return fmt.Sprintf("%stable=%s/part-%05d.parquet", SnapshotPrefix(tenant, snapshotID), table, n)
+}
+
+func ledgerPrefix(tenant, target string) string {
+	return tenantPrefix(tenant) + "_loads/target=" + target + "/"
+}

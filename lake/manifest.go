@@ -1,0 +1,146 @@
+package lake
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// FormatVersion is the manifest format this build writes. Readers refuse a
+// manifest with a newer format version rather than misread it.
+const FormatVersion = 1
+
+// Manifest describes one committed snapshot of one tenant. It is written last,
+// as _manifest.json beside the snapshot's parts; its presence is the commit.
+// Everything a write strategy needs to load and validate the snapshot is here,
+// so a load never has to ask the source again.
+type Manifest struct {
+	FormatVersion int       `json:"format_version"`
+	Tenant        string    `json:"tenant"`
+	SnapshotID    string    `json:"snapshot_id"`
+	Source        Source    `json:"source"`
+	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms)
+	CommittedAt   time.Time `json:"committed_at"` // when the manifest was written
+	ToolVersion   string    `json:"tool_version"`
+	Tables        []Table   `json:"tables"`
+	Skipped       []Skipped `json:"skipped,omitempty"`
+}
+
+// Source says where and how the snapshot was read.
+type Source struct {
+	Kind          string `json:"kind"`                     // "postgres"
+	Database      string `json:"database,omitempty"`       // database name; never a password or full DSN
+	ServerVersion string `json:"server_version,omitempty"` // e.g. "15.18"
+	TxSnapshot    string `json:"tx_snapshot,omitempty"`    // pg_current_snapshot() of the read transaction
+	LSN           string `json:"lsn,omitempty"`            // pg_current_wal_lsn() at the start of the read
+}
+
+// Table is one source table as stored in the snapshot.
+type Table struct {
+	Source     string   `json:"source"`                // source name as the source spells it, e.g. `public."Order Items"`
+	Name       string   `json:"name"`                  // destination name, valid in BigQuery and PostgreSQL, unique in the snapshot
+	Columns    []Column `json:"columns"`               // in source order
+	PrimaryKey []string `json:"primary_key,omitempty"` // destination column names
+	Rows       int64    `json:"rows"`                  // rows read, equal to the sum of Files[].Rows
+	Files      []File   `json:"files"`                 // at least one file, even for an empty table
+}
+
+// Column is one column of a table: its source and destination names, its type
+// in each system (see docs/types.md) and its profile figures.
+type Column struct {
+	Source       string  `json:"source"`        // source column name
+	Name         string  `json:"name"`          // destination name, unique in the table
+	SourceType   string  `json:"source_type"`   // as format_type() prints it, e.g. "numeric(12,2)"
+	ParquetType  string  `json:"parquet_type"`  // e.g. "INT64", "BYTE_ARRAY STRING", "FIXED_LEN_BYTE_ARRAY(16) DECIMAL(38,9)"
+	BigQueryType string  `json:"bigquery_type"` // BigQuery standard SQL type: INT64, NUMERIC(12,2), BIGNUMERIC(50,20), STRING, JSON, ...
+	Nullable     bool    `json:"nullable"`
+	Profile      Profile `json:"profile"`
+}
+
+// Profile holds figures computed by tenantlake while it read the column, for
+// validating loads without the source. A nil field was not computed for this
+// type and is not checked. Values are canonical strings: integers and decimals
+// in plain decimal notation, floats in Go's shortest 'g' form, text as is
+// (min and max compare bytes), booleans "false"/"true", dates YYYY-MM-DD,
+// timestamps RFC 3339 with microseconds (UTC for instants, no zone for wall
+// clock times), times HH:MM:SS.ffffff.
+type Profile struct {
+	Nulls int64   `json:"nulls"`
+	Min   *string `json:"min,omitempty"`
+	Max   *string `json:"max,omitempty"`
+	Sum   *string `json:"sum,omitempty"` // exact for integers and decimals; floats compare with a relative tolerance
+}
+
+// File is one Parquet part of a table.
+type File struct {
+	Path   string `json:"path"`   // key relative to the lake root
+	Rows   int64  `json:"rows"`   // rows in the part
+	Bytes  int64  `json:"bytes"`  // object size
+	SHA256 string `json:"sha256"` // hex SHA-256 of the object's bytes
+}
+
+// Skipped is a source table that is not in the snapshot, and why.
+type Skipped struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+}
+
+// Table returns the table with destination name name, or nil.
+func (m *Manifest) Table(name string) *Table {
+	for i := range m.Tables {
+		if m.Tables[i].Name == name {
+			return &m.Tables[i]
+		}
+	}
+	return nil
+}
+
+// Validate checks the manifest's internal consistency: format version, tenant
+// and snapshot id, unique table and column names, file rows adding up.
+func (m *Manifest) Validate() error {
+	if m.FormatVersion < 1 || m.FormatVersion > FormatVersion {
+		return fmt.Errorf("manifest format version %d: this build reads versions 1 to %d", m.FormatVersion, FormatVersion)
+	}
+	if err := validTenant(m.Tenant); err != nil {
+		return err
+	}
+	if _, err := ParseSnapshotID(m.SnapshotID); err != nil {
+		return err
+	}
+	tables := map[string]bool{}
+	for _, t := range m.Tables {
+		if t.Name == "" || tables[t.Name] {
+			return fmt.Errorf("manifest %s/%s: table name %q empty or repeated", m.Tenant, m.SnapshotID, t.Name)
+		}
+		tables[t.Name] = true
+		cols := map[string]bool{}
+		for _, c := range t.Columns {
+			if c.Name == "" || cols[c.Name] {
+				return fmt.Errorf("manifest %s/%s: table %s: column name %q empty or repeated", m.Tenant, m.SnapshotID, t.Name, c.Name)
+			}
+			cols[c.Name] = true
+		}
+		var rows int64
+		for _, f := range t.Files {
+			rows += f.Rows
+		}
+		if rows != t.Rows {
+			return fmt.Errorf("manifest %s/%s: table %s: files hold %d rows, table says %d", m.Tenant, m.SnapshotID, t.Name, rows, t.Rows)
+		}
+		if len(t.Files) == 0 {
+			return fmt.Errorf("manifest %s/%s: table %s has no files", m.Tenant, m.SnapshotID, t.Name)
+		}
+	}
+	return nil
+}
+
+func decodeManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}

@@ -1,0 +1,102 @@
+// Package writers defines write strategies: each loads one committed lake
+// snapshot into one target (a BigQuery project, a PostgreSQL warehouse),
+// following DESIGN.md:
+//
+//  1. load every table into staging, with the schema from the manifest;
+//  2. validate the staged tables against the manifest (row counts always;
+//     column profiles and schema unless switched off);
+//  3. promote, so analysts see the old snapshot or the new one, never a mix;
+//     on a validation failure nothing is promoted (quarantined);
+//  4. record what is live and write the ledger.
+//
+// Write strategies live in sub-packages (writers/bigquery, writers/postgres)
+// and all pass the conformance suite in writers/writertest.
+package writers
+
+import (
+	"context"
+	"time"
+
+	"github.com/tenantlake/tenantlake/lake"
+)
+
+// Reasons for a load, as in the snapshots topic of DESIGN.md.
+const (
+	ReasonScheduled = "scheduled"
+	ReasonManual    = "manual"
+	ReasonReplay    = "replay"
+)
+
+// Outcomes of a load, as in the loads topic of DESIGN.md.
+const (
+	OutcomeLoaded      = "loaded"        // validated and promoted; the snapshot is live
+	OutcomeQuarantined = "quarantined"   // validation failed; nothing promoted, staging kept
+	OutcomeFailed      = "failed"        // an error stopped the load; nothing promoted
+	OutcomeStale       = "skipped-stale" // a scheduled load older than the live snapshot
+	OutcomeAlreadyLive = "already-live"  // the snapshot is already live (a redelivery)
+)
+
+// Request asks a write strategy to load one committed snapshot.
+type Request struct {
+	Tenant     string
+	SnapshotID string
+	Reason     string   // ReasonScheduled, ReasonManual or ReasonReplay
+	Tables     []string // destination table names to load; empty means all
+	RequestID  string   // for the ledger and logs
+}
+
+// Outcome is what a load did. It is written to the lake's ledger and the
+// target's ledger table, and published on the loads topic.
+type Outcome struct {
+	Tenant       string        `json:"tenant"`
+	SnapshotID   string        `json:"snapshot_id"`
+	Target       string        `json:"target"`
+	Reason       string        `json:"reason"`
+	RequestID    string        `json:"request_id,omitempty"`
+	LoadID       string        `json:"load_id"`
+	Outcome      string        `json:"outcome"`
+	Message      string        `json:"message,omitempty"`       // why, for anything but loaded
+	PreviousLive string        `json:"previous_live,omitempty"` // the live snapshot before this load
+	Live         string        `json:"live,omitempty"`          // the live snapshot after this load
+	Tables       []TableResult `json:"tables"`
+	StartedAt    time.Time     `json:"started_at"`
+	FinishedAt   time.Time     `json:"finished_at"`
+}
+
+// TableResult is one table's part of an Outcome.
+type TableResult struct {
+	Table      string   `json:"table"`
+	SourceRows int64    `json:"source_rows"`    // rows read from the source (manifest)
+	LakeRows   int64    `json:"lake_rows"`      // rows in the lake's parts (manifest files)
+	TargetRows int64    `json:"target_rows"`    // rows counted in the staged table
+	Checks     []Check  `json:"checks"`         // validation results
+	Jobs       []string `json:"jobs,omitempty"` // job ids (BigQuery)
+}
+
+// Check is one validation check of one table.
+type Check struct {
+	Name     string `json:"name"` // "rows", "schema", "profile:<column>:<figure>"
+	OK       bool   `json:"ok"`
+	Expected string `json:"expected,omitempty"`
+	Actual   string `json:"actual,omitempty"`
+}
+
+// Writer is a write strategy bound to one target.
+//
+// Load loads req's snapshot from lk and returns what it did. It is idempotent:
+// loading a snapshot that is already live returns OutcomeAlreadyLive and
+// changes nothing; a scheduled or manual load of a snapshot older than the
+// live one returns OutcomeStale; a replay replaces the live snapshot on
+// purpose. A validation failure is not an error: it returns
+// OutcomeQuarantined and leaves the live tables exactly as they were. An
+// error means the load did not complete; the live tables are then unchanged
+// and the load can be retried. Cancelling ctx stops the load with an error,
+// leaving the previous snapshot live.
+//
+// Live returns the live snapshot id of tenant, or "" when none is live.
+type Writer interface {
+	Target() string
+	Load(ctx context.Context, lk *lake.Lake, req Request) (*Outcome, error)
+	Live(ctx context.Context, tenant string) (string, error)
+	Close() error
+}
