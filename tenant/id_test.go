@@ -16,9 +16,9 @@ func TestValidateID(t *testing.T) {
 	bad := []string{
 		"", "../x", "a/b", "..", ".", "Acme", "ACME", "_acme", "1acme", "acme-co", "acme co",
 		"acme\x00", "acme\n", "аcme", // Cyrillic а
-		"acmе",            // Cyrillic е at the end
-		"ａcme",            // full-width a
-		"acme\u200b",      // zero-width space
+		"acmе",       // Cyrillic е at the end
+		"ａcme",       // full-width a
+		"acme\u200b", // zero-width space
 		"tenant=acme", "a%2fb", "a\\b",
 		strings.Repeat("a", MaxIDLength+1),
 	}

@@ -1,0 +1,70 @@
+package tenant
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"gopkg.in/yaml.v3"
+)
+
+// fileRegistry is a registry read once from a YAML file.
+type fileRegistry struct {
+	path    string
+	tenants []Tenant // sorted by id
+}
+
+// yamlTenant is Tenant as written in the file: is_active may be left out and
+// then means true.
+type yamlTenant struct {
+	ID         string   `yaml:"tenant_id"`
+	Connection string   `yaml:"connection"`
+	Active     *bool    `yaml:"is_active"`
+	Include    []string `yaml:"include"`
+	Exclude    []string `yaml:"exclude"`
+}
+
+func openFileRegistry(path string) (*fileRegistry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tenant registry: %w", err)
+	}
+	var doc struct {
+		Tenants []yamlTenant `yaml:"tenants"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// yaml.v3 quotes at most 7 characters of a value in its errors, so a
+	// password cannot leak through them.
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("tenant registry %s: %w", path, err)
+	}
+	ts := make([]Tenant, len(doc.Tenants))
+	for i, y := range doc.Tenants {
+		ts[i] = Tenant{ID: y.ID, Connection: y.Connection, Active: y.Active == nil || *y.Active, Include: y.Include, Exclude: y.Exclude}
+	}
+	if err := checkTenants(path, ts); err != nil {
+		return nil, err
+	}
+	return &fileRegistry{path: path, tenants: ts}, nil
+}
+
+func (r *fileRegistry) List(ctx context.Context) ([]Tenant, error) {
+	return slices.Clone(r.tenants), nil
+}
+
+func (r *fileRegistry) Get(ctx context.Context, id string) (Tenant, error) {
+	if err := ValidateID(id); err != nil {
+		return Tenant{}, fmt.Errorf("tenant registry %s: %w", r.path, err)
+	}
+	for _, t := range r.tenants {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return Tenant{}, fmt.Errorf("tenant registry %s: tenant %s: %w", r.path, id, ErrNotFound)
+}
