@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/tenant"
+)
+
+// days is a duration flag that also accepts whole days: "30d", "36h", "90m".
+type days time.Duration
+
+func (d *days) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+func (d *days) Type() string   { return "duration" }
+func (d *days) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return fmt.Errorf("%q: want a whole number of days such as 30d, or a Go duration such as 36h", s)
+		}
+		*d = days(time.Duration(v) * 24 * time.Hour)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: want a whole number of days such as 30d, or a Go duration such as 36h", s)
+	}
+	*d = days(v)
+	return nil
+}
+
+var gcFlags struct {
+	tenant      string
+	all, dryRun bool
+	keepLast    int
+	keepWithin  days
+	orphanGrace days
+}
+
+var gcCmd = &cobra.Command{
+	Use:   "gc (--tenant T | --all) [--keep-last N] [--keep-within DUR] [--orphan-grace DUR] [--dry-run]",
+	Short: "Delete old snapshots and the leftovers of crashed reads from the lake",
+	Long: `gc applies a retention policy to one tenant (--tenant) or to every tenant in the
+lake (--all). A committed snapshot is kept if it is among the newest --keep-last N,
+or younger than --keep-within; the newest snapshot is always kept. With neither
+rule given, every committed snapshot is kept and only orphans are swept.
+
+Snapshots are deleted whole, manifest first (so a snapshot stops existing before
+its parts go). Parts of reads that never committed (orphans) are swept once the
+newest of them is older than --orphan-grace, so a read still running is left alone.
+
+Durations are Go durations (36h, 90m) or whole days (30d). --dry-run reports what
+would be deleted and deletes nothing.`,
+	Example: `  tenantlake gc --tenant acme --keep-last 7 --dry-run
+  tenantlake gc --all --keep-last 3 --keep-within 30d
+  tenantlake gc --all --orphan-grace 6h --json`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		f := gcFlags
+		if f.tenant != "" {
+			if err := tenant.ValidateID(f.tenant); err != nil {
+				return fmt.Errorf("gc: %w", err)
+			}
+		}
+		if f.keepLast < 0 {
+			return errors.New("gc: --keep-last must not be negative")
+		}
+		p := lake.Policy{KeepLast: f.keepLast, KeepWithin: time.Duration(f.keepWithin), OrphanGrace: time.Duration(f.orphanGrace), DryRun: f.dryRun}
+		ctx := cmd.Context()
+		reports := []*lake.GCReport{}
+		err := withLake(ctx, func(l *lake.Lake) error {
+			ts := []string{f.tenant}
+			if f.all {
+				var err error
+				if ts, err = l.Tenants(ctx); err != nil {
+					return err
+				}
+			}
+			now := time.Now()
+			for _, t := range ts {
+				rep, err := l.GC(ctx, t, p, now)
+				if rep != nil {
+					reports = append(reports, rep)
+				}
+				if err != nil {
+					return fmt.Errorf("gc tenant %s: %w", t, err)
+				}
+			}
+			return nil
+		})
+		// Print what was done even when a later tenant failed.
+		w := cmd.OutOrStdout()
+		var perr error
+		if g.json {
+			perr = printJSON(w, reports)
+		} else {
+			perr = printGC(cmd, reports, f.dryRun)
+		}
+		if err != nil {
+			return err
+		}
+		return perr
+	},
+}
+
+func printGC(cmd *cobra.Command, reports []*lake.GCReport, dry bool) error {
+	w := cmd.OutOrStdout()
+	if len(reports) == 0 {
+		_, err := fmt.Fprintln(w, "no tenants in the lake")
+		return err
+	}
+	verb := "deleted"
+	if dry {
+		verb = "would delete"
+		fmt.Fprintln(w, "dry run: nothing was deleted")
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "TENANT\tKEPT\t%s SNAPSHOTS\tSWEPT ORPHANS\tOBJECTS\n", strings.ToUpper(verb))
+	for _, r := range reports {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", r.Tenant, len(r.Kept), len(r.DeletedSnapshots), len(r.SweptOrphans), r.DeletedObjects)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range reports {
+		for _, id := range r.DeletedSnapshots {
+			fmt.Fprintf(w, "%s: %s snapshot %s\n", r.Tenant, verb, id)
+		}
+		for _, id := range r.SweptOrphans {
+			fmt.Fprintf(w, "%s: %s orphan parts of uncommitted snapshot %s\n", r.Tenant, verb, id)
+		}
+	}
+	return nil
+}
+
+func init() {
+	f := gcCmd.Flags()
+	f.StringVar(&gcFlags.tenant, "tenant", "", "the tenant to clean up")
+	f.BoolVar(&gcFlags.all, "all", false, "clean up every tenant in the lake")
+	f.IntVar(&gcFlags.keepLast, "keep-last", 0, "keep the newest N committed snapshots (0: no count rule)")
+	f.Var(&gcFlags.keepWithin, "keep-within", "keep snapshots younger than this, e.g. 30d (0: no age rule)")
+	gcFlags.orphanGrace = days(24 * time.Hour)
+	f.Var(&gcFlags.orphanGrace, "orphan-grace", "sweep parts of uncommitted snapshots once older than this")
+	f.BoolVar(&gcFlags.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
+	gcCmd.MarkFlagsOneRequired("tenant", "all")
+	gcCmd.MarkFlagsMutuallyExclusive("tenant", "all")
+	root.AddCommand(gcCmd)
+}
