@@ -22,7 +22,7 @@ func (d *days) String() string {
 	}
 	return time.Duration(*d).String()
 }
-func (d *days) Type() string   { return "duration" }
+func (d *days) Type() string { return "duration" }
 func (d *days) Set(s string) error {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		v, err := strconv.Atoi(n)
