@@ -1,0 +1,2 @@
+// Package bigquery is the BigQuery write strategy.
+package bigquery

@@ -1,0 +1,186 @@
+package bigquery
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+
+	"github.com/tenantlake/tenantlake/lake"
+)
+
+// jobID derives the id of a load job from what the load is: the dataset it
+// stages for, tenant, snapshot (lake.ShortSnapshotID), table, attempt and,
+// when parts are streamed, the part (part < 0: one job loads every part from
+// GCS). A redelivered request derives the same id and so finds the job it
+// started before. The readable fields come first; a hash of the full tuple
+// keeps ids distinct even where readable fields could run together.
+//
+// BigQuery job ids allow [A-Za-z0-9_-], up to 1024 characters; every field
+// here is within that alphabet (lake table names, tenant ids, short ids).
+func jobID(dataset, tenant, snapshotID, table string, attempt, part int) string {
+	short := lake.ShortSnapshotID(snapshotID)
+	id := fmt.Sprintf("tenantlake_load_%s_%s_%s_a%d", tenant, short, table, attempt)
+	if part >= 0 {
+		id += fmt.Sprintf("_p%05d", part)
+	}
+	return id + "_" + tupleHash(dataset, tenant, snapshotID, table, fmt.Sprint(attempt), fmt.Sprint(part))
+}
+
+// promoteJobID is the id of the job that promotes one staged table in one
+// load (loadID): a promotion repeats whenever a snapshot becomes live again
+// (a replay), so its id includes the load, not only the snapshot.
+func promoteJobID(dataset, tenant, snapshotID, table, loadID string) string {
+	return fmt.Sprintf("tenantlake_promote_%s_%s_%s_%s_%s", tenant, lake.ShortSnapshotID(snapshotID), table, loadID,
+		tupleHash(dataset, tenant, snapshotID, table, loadID))
+}
+
+func tupleHash(fields ...string) string {
+	h := sha256.New()
+	for _, f := range fields {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// stagingTableName is the staging table of one attempt at one table. Each
+// attempt loads into a fresh table, so a retried or repeated load never
+// appends to rows loaded before (the emulator ignores write dispositions).
+func stagingTableName(tenant, snapshotID, table string, attempt int) string {
+	return fmt.Sprintf("%s__%s__a%d__%s", tenant, lake.ShortSnapshotID(snapshotID), attempt, table)
+}
+
+// gcsLoadSource is the load source for a table whose parts are on GCS: the
+// URIs listed in the manifest, never a wildcard or a guess.
+func gcsLoadSource(uris []string, schema bigquery.Schema) *bigquery.GCSReference {
+	src := bigquery.NewGCSReference(uris...)
+	configureParquet(&src.FileConfig, schema)
+	return src
+}
+
+// configureParquet sets what every load of a lake part needs: Parquet, the
+// manifest's schema (never autodetected), and list inference so Parquet
+// LISTs become REPEATED fields.
+func configureParquet(fc *bigquery.FileConfig, schema bigquery.Schema) {
+	fc.SourceFormat = bigquery.Parquet
+	fc.Schema = schema
+	fc.AutoDetect = false
+	fc.ParquetOptions = &bigquery.ParquetOptions{EnableListInference: true}
+}
+
+// loadConfig is the configuration of a load job into dst. The first job of
+// an attempt truncates (the table was created empty by this attempt, so a
+// re-run job can never double its rows); the following part jobs append.
+// The table exists already (created with the manifest's schema, so empty
+// tables keep their columns): CREATE_NEVER. DECIMAL columns land as NUMERIC
+// or BIGNUMERIC, the first that holds their precision and scale.
+func loadConfig(src bigquery.LoadSource, dst *bigquery.Table, first bool, labels map[string]string) bigquery.LoadConfig {
+	wd := bigquery.WriteAppend
+	if first {
+		wd = bigquery.WriteTruncate
+	}
+	return bigquery.LoadConfig{
+		Src:                src,
+		Dst:                dst,
+		CreateDisposition:  bigquery.CreateNever,
+		WriteDisposition:   wd,
+		Labels:             labels,
+		DecimalTargetTypes: []bigquery.DecimalTargetType{bigquery.NumericTargetType, bigquery.BigNumericTargetType},
+	}
+}
+
+// copyConfig is the configuration of the copy job that promotes a staged
+// table: the whole live table is replaced atomically (WRITE_TRUNCATE),
+// created on the first load.
+func copyConfig(src, dst *bigquery.Table, labels map[string]string) bigquery.CopyConfig {
+	return bigquery.CopyConfig{
+		Srcs:              []*bigquery.Table{src},
+		Dst:               dst,
+		CreateDisposition: bigquery.CreateIfNeeded,
+		WriteDisposition:  bigquery.WriteTruncate,
+		Labels:            labels,
+	}
+}
+
+// ctasSQL is the promotion statement used when copy jobs are not available
+// (the emulator): one statement replaces the live table.
+func ctasSQL(src, dst *bigquery.Table) string {
+	return fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", tablePath(dst), tablePath(src))
+}
+
+// runJob runs the job with the given id exactly once across redeliveries:
+// it first looks the id up and attaches to the job if it exists (running or
+// done); otherwise it starts it with start. If start fails but a job with
+// that id exists by then (BigQuery answers 409 Duplicate when two deliveries
+// race; the emulator answers 400 for a reused id), it attaches to that job.
+// It waits for the job and returns whether it attached to an existing job
+// and the job's final status; a job that finished with an error returns
+// that error (a *bigquery.Error).
+func (w *Writer) runJob(ctx context.Context, id string, start func(context.Context) (*bigquery.Job, error)) (attached bool, _ *bigquery.JobStatus, _ error) {
+	job, err := w.client.JobFromIDLocation(ctx, id, w.cfg.Location)
+	if err != nil && !isNotFound(err) {
+		return false, nil, fmt.Errorf("look up job %s: %w", id, err)
+	}
+	attached = err == nil
+	if !attached {
+		job, err = start(ctx)
+		if err != nil {
+			existing, gerr := w.client.JobFromIDLocation(ctx, id, w.cfg.Location)
+			if gerr != nil {
+				return false, nil, fmt.Errorf("start job %s: %w", id, err)
+			}
+			job, attached = existing, true
+		}
+	}
+	status, err := job.Wait(ctx)
+	if err != nil {
+		return attached, nil, fmt.Errorf("job %s: %w", id, err)
+	}
+	if err := status.Err(); err != nil {
+		return attached, status, fmt.Errorf("job %s: %w", id, err)
+	}
+	return attached, status, nil
+}
+
+// retryable is the one place that decides whether a failed attempt is tried
+// again under the next attempt id. HTTP calls are already retried by the
+// client library; what is left is a job that failed for a reason BigQuery
+// calls transient, a server error, or a broken stream while uploading a
+// part. Invalid input (a schema mismatch, a bad part, a missing object), a
+// cancelled context and a lake error that says the object is missing are
+// not retried: they would fail the same way.
+func retryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, lake.ErrNotFound) || errors.Is(err, lake.ErrInvalid) {
+		return false
+	}
+	var jerr *bigquery.Error
+	if errors.As(err, &jerr) {
+		switch jerr.Reason {
+		case "backendError", "internalError", "rateLimitExceeded", "jobBackendError", "jobInternalError":
+			return true
+		}
+		return false
+	}
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code >= 500 || gerr.Code == http.StatusTooManyRequests
+	}
+	return true
+}
+
+func isNotFound(err error) bool {
+	var gerr *googleapi.Error
+	return errors.As(err, &gerr) && gerr.Code == http.StatusNotFound
+}
+
+func isAlreadyExists(err error) bool {
+	var gerr *googleapi.Error
+	return errors.As(err, &gerr) && gerr.Code == http.StatusConflict
+}

@@ -1,0 +1,148 @@
+package bigquery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"cloud.google.com/go/bigquery"
+
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/writers"
+)
+
+// errStagingGone: an attempt's jobs exist and succeeded, but its staging
+// table has expired since (a replay of an old snapshot). The next attempt
+// loads it again.
+var errStagingGone = errors.New("staging table of a finished attempt no longer exists")
+
+// stageTable loads table t of snapshot m into a fresh staging table and
+// validates it. Attempts are numbered from 1; a redelivered request walks
+// the same attempts and attaches to their jobs. A failed attempt is retried
+// under the next attempt id when retryable says so, up to MaxAttempts.
+func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table) (*bigquery.Table, writers.TableResult, error) {
+	res := writers.TableResult{Table: t.Name, SourceRows: t.Rows}
+	for _, f := range t.Files {
+		res.LakeRows += f.Rows
+	}
+	schema, err := tableSchema(t)
+	if err != nil {
+		return nil, res, err
+	}
+	for attempt := 1; ; attempt++ {
+		st := w.client.Dataset(w.cfg.StagingDataset).Table(stagingTableName(m.Tenant, m.SnapshotID, t.Name, attempt))
+		jobs, jobRows, err := w.loadAttempt(ctx, lk, m, t, schema, st, attempt)
+		res.Jobs = append(res.Jobs, jobs...)
+		var md *bigquery.TableMetadata
+		if err == nil {
+			md, err = st.Metadata(ctx)
+			if isNotFound(err) {
+				err = errStagingGone
+			}
+		}
+		if err == nil {
+			res.Checks, res.TargetRows, err = w.validate(ctx, st, md, t, schema, jobRows)
+			if err == nil {
+				return st, res, nil
+			}
+		}
+		if !(errors.Is(err, errStagingGone) || retryable(err)) || attempt >= w.cfg.MaxAttempts {
+			return nil, res, fmt.Errorf("attempt %d: %w", attempt, err)
+		}
+	}
+}
+
+// loadAttempt runs the load jobs of one attempt into st: one job from the
+// parts' gs:// URIs when the lake is on GCS, else one job per part, streamed
+// through the load API. It creates st first, with the manifest's schema, so
+// that an empty table keeps its columns. It returns the job ids and the rows
+// the jobs reported loading (-1 when a job reported no statistics).
+func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table, schema bigquery.Schema, st *bigquery.Table, attempt int) ([]string, int64, error) {
+	scope := w.cfg.Project + "." + w.cfg.StagingDataset
+	var uris []string
+	for _, f := range t.Files {
+		if uri, ok := lk.GCSURI(f.Path); ok {
+			uris = append(uris, uri)
+		}
+	}
+	type step struct {
+		id    string
+		first bool
+		src   func() (bigquery.LoadSource, func() error, error)
+	}
+	var steps []step
+	if len(uris) == len(t.Files) {
+		steps = append(steps, step{
+			id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, -1),
+			first: true,
+			src: func() (bigquery.LoadSource, func() error, error) {
+				return gcsLoadSource(uris, schema), func() error { return nil }, nil
+			},
+		})
+	} else {
+		for i, f := range t.Files {
+			steps = append(steps, step{
+				id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, i),
+				first: i == 0,
+				src: func() (bigquery.LoadSource, func() error, error) {
+					r, err := lk.OpenPart(ctx, f)
+					if err != nil {
+						return nil, nil, err
+					}
+					src := bigquery.NewReaderSource(r)
+					configureParquet(&src.FileConfig, schema)
+					return src, r.Close, nil
+				},
+			})
+		}
+	}
+
+	// The staging table of this attempt; it may exist from an earlier
+	// delivery of the same request.
+	err := st.Create(ctx, &bigquery.TableMetadata{Schema: schema})
+	created := err == nil
+	if err != nil && !isAlreadyExists(err) {
+		return nil, 0, fmt.Errorf("create staging table %s.%s: %w", st.DatasetID, st.TableID, err)
+	}
+	var ids []string
+	var rows int64
+	for _, s := range steps {
+		ids = append(ids, s.id)
+		attached, status, err := w.runJob(ctx, s.id, func(ctx context.Context) (*bigquery.Job, error) {
+			src, closeSrc, err := s.src()
+			if err != nil {
+				return nil, err
+			}
+			loader := st.LoaderFrom(src)
+			loader.LoadConfig = loadConfig(src, st, s.first, w.cfg.Labels)
+			loader.JobID = s.id
+			loader.Location = w.cfg.Location
+			job, err := loader.Run(ctx)
+			if cerr := closeSrc(); err == nil && cerr != nil {
+				err = cerr
+			}
+			return job, err
+		})
+		if err != nil {
+			return ids, 0, err
+		}
+		if attached && created {
+			// The job ran before, into a table that has expired since.
+			return ids, 0, errStagingGone
+		}
+		if ls, ok := loadStatistics(status); ok && rows >= 0 {
+			rows += ls.OutputRows
+		} else {
+			rows = -1
+		}
+	}
+	return ids, rows, nil
+}
+
+func loadStatistics(s *bigquery.JobStatus) (*bigquery.LoadStatistics, bool) {
+	if s == nil || s.Statistics == nil {
+		return nil, false
+	}
+	ls, ok := s.Statistics.Details.(*bigquery.LoadStatistics)
+	return ls, ok
+}

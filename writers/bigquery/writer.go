@@ -1,0 +1,415 @@
+package bigquery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/api/option"
+
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/tenant"
+	"github.com/tenantlake/tenantlake/writers"
+)
+
+// Promotion modes (Config.Promotion).
+const (
+	// PromoteCopy promotes each staged table with a copy job, WRITE_TRUNCATE:
+	// atomic per table. The default, for BigQuery.
+	PromoteCopy = "copy"
+	// PromoteCTAS promotes each staged table with CREATE OR REPLACE TABLE
+	// ... AS SELECT, for the emulator, which has no copy jobs.
+	PromoteCTAS = "ctas"
+)
+
+// TenantPlaceholder is replaced by the tenant id in Config.DatasetTemplate.
+const TenantPlaceholder = "{tenant}"
+
+// Config says where and how a Writer loads. Zero fields take the defaults
+// documented on each field.
+type Config struct {
+	Project  string // Google Cloud project of the datasets and jobs; required
+	Location string // location of new datasets and of jobs; "" means BigQuery's default (US)
+
+	// DatasetTemplate names each tenant's dataset; TenantPlaceholder is
+	// replaced by the tenant id. Default "tenant_{tenant}".
+	DatasetTemplate string
+	// StagingDataset holds the staged tables of every tenant. Its tables
+	// expire by themselves after StagingExpiration (the dataset's default
+	// table expiration). Default "tenantlake_staging", 7 days.
+	StagingDataset    string
+	StagingExpiration time.Duration
+	// AllTenantsDataset holds one view per table name: every tenant's table
+	// with a tenant_id column. Default "all_tenants".
+	AllTenantsDataset string
+	// LedgerDataset holds the table "loads": one row per load outcome.
+	// Default "tenantlake_ledger".
+	LedgerDataset string
+	// Labels are set on every dataset the writer creates and on its jobs.
+	Labels map[string]string
+
+	// Promotion is PromoteCopy (default) or PromoteCTAS.
+	Promotion string
+	// SkipProfiles and SkipSchema switch off the column-profile and schema
+	// checks. Row counts are always checked.
+	SkipProfiles bool
+	SkipSchema   bool
+
+	// MaxAttempts bounds the attempts at loading one table; default 3.
+	MaxAttempts int
+	// Parallel bounds the tables loaded and validated at once; default 4.
+	Parallel int
+
+	// Name is the target name in outcomes and the lake's ledger
+	// ([A-Za-z0-9_]); default "bigquery".
+	Name string
+
+	// ClientOptions are passed to bigquery.NewClient, for instance
+	// option.WithEndpoint and option.WithoutAuthentication for the emulator.
+	ClientOptions []option.ClientOption
+}
+
+// Labels the writer keeps on each tenant dataset.
+const (
+	labelTenant = "tenantlake_tenant"
+	labelLive   = "tenantlake_live"  // lake.ShortSnapshotID of the live snapshot
+	labelState  = "tenantlake_state" // stateLive, or statePromoting while tables are replaced
+)
+
+const (
+	stateLive      = "live"
+	statePromoting = "promoting"
+)
+
+// Writer is the BigQuery write strategy. It is safe for concurrent use.
+type Writer struct {
+	cfg    Config
+	client *bigquery.Client
+
+	mu      sync.Mutex
+	ensured map[string]bool // datasets known to exist
+}
+
+var _ writers.Writer = (*Writer)(nil)
+
+// New returns a Writer for cfg. It makes no request until the first load.
+func New(ctx context.Context, cfg Config) (*Writer, error) {
+	if cfg.Project == "" {
+		return nil, errors.New("bigquery writer: project is required")
+	}
+	if cfg.DatasetTemplate == "" {
+		cfg.DatasetTemplate = "tenant_" + TenantPlaceholder
+	}
+	if !strings.Contains(cfg.DatasetTemplate, TenantPlaceholder) {
+		return nil, fmt.Errorf("bigquery writer: dataset template %q lacks %s", cfg.DatasetTemplate, TenantPlaceholder)
+	}
+	if cfg.StagingDataset == "" {
+		cfg.StagingDataset = "tenantlake_staging"
+	}
+	if cfg.StagingExpiration == 0 {
+		cfg.StagingExpiration = 7 * 24 * time.Hour
+	}
+	if cfg.AllTenantsDataset == "" {
+		cfg.AllTenantsDataset = "all_tenants"
+	}
+	if cfg.LedgerDataset == "" {
+		cfg.LedgerDataset = "tenantlake_ledger"
+	}
+	switch cfg.Promotion {
+	case "":
+		cfg.Promotion = PromoteCopy
+	case PromoteCopy, PromoteCTAS:
+	default:
+		return nil, fmt.Errorf("bigquery writer: promotion %q: want %q or %q", cfg.Promotion, PromoteCopy, PromoteCTAS)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	if cfg.Name == "" {
+		cfg.Name = "bigquery"
+	}
+	client, err := bigquery.NewClient(ctx, cfg.Project, cfg.ClientOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("bigquery writer: client for project %s: %w", cfg.Project, err)
+	}
+	client.Location = cfg.Location
+	return &Writer{cfg: cfg, client: client, ensured: map[string]bool{}}, nil
+}
+
+// Target returns the target's name, as in outcomes and the lake's ledger.
+func (w *Writer) Target() string { return w.cfg.Name }
+
+// Close closes the BigQuery client.
+func (w *Writer) Close() error { return w.client.Close() }
+
+// datasetName is the dataset of tenant t.
+func (w *Writer) datasetName(t string) string {
+	return strings.ReplaceAll(w.cfg.DatasetTemplate, TenantPlaceholder, t)
+}
+
+// Live returns the live snapshot id of tenant, or "" when none is live.
+func (w *Writer) Live(ctx context.Context, t string) (string, error) {
+	if err := tenant.ValidateID(t); err != nil {
+		return "", fmt.Errorf("bigquery writer: live: %w", err)
+	}
+	md, err := w.client.Dataset(w.datasetName(t)).Metadata(ctx)
+	if isNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("bigquery writer: live snapshot of %s: %w", t, err)
+	}
+	return liveSnapshot(md.Labels)
+}
+
+// Load loads req's snapshot from lk, as writers.Writer says: stage every
+// table, validate, promote, record what is live, rebuild the all-tenants
+// views, and write the ledger (to the lake and the ledger table). The
+// outcome is returned with the error when the load failed.
+func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (*writers.Outcome, error) {
+	if err := tenant.ValidateID(req.Tenant); err != nil {
+		return nil, fmt.Errorf("bigquery writer: load: %w", err)
+	}
+	if _, err := lake.ParseSnapshotID(req.SnapshotID); err != nil {
+		return nil, fmt.Errorf("bigquery writer: load %s: %w", req.Tenant, err)
+	}
+	switch req.Reason {
+	case writers.ReasonScheduled, writers.ReasonManual, writers.ReasonReplay:
+	default:
+		return nil, fmt.Errorf("bigquery writer: load %s/%s: reason %q is not one of scheduled, manual, replay", req.Tenant, req.SnapshotID, req.Reason)
+	}
+	out := &writers.Outcome{
+		Tenant:     req.Tenant,
+		SnapshotID: req.SnapshotID,
+		Target:     w.Target(),
+		Reason:     req.Reason,
+		RequestID:  req.RequestID,
+		LoadID:     newLoadID(),
+		StartedAt:  time.Now().UTC(),
+		Tables:     []writers.TableResult{},
+	}
+	err := w.load(ctx, lk, req, out)
+	if err != nil {
+		err = fmt.Errorf("bigquery writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
+		out.Outcome = writers.OutcomeFailed
+		out.Message = err.Error()
+	}
+	out.FinishedAt = time.Now().UTC()
+	// The ledger is written even when ctx was cancelled: a failed load is
+	// recorded too.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if lerr := w.writeLedger(lctx, lk, out); lerr != nil {
+		return out, errors.Join(err, fmt.Errorf("bigquery writer: ledger of %s/%s: %w", req.Tenant, req.SnapshotID, lerr))
+	}
+	return out, err
+}
+
+// newLoadID returns a unique id for one call of Load: sortable by time,
+// [a-z0-9_] only.
+func newLoadID() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "l" + time.Now().UTC().Format("20060102t150405000000") + "_" + hex.EncodeToString(b[:])
+}
+
+func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) error {
+	m, err := lk.Manifest(ctx, req.Tenant, req.SnapshotID)
+	if err != nil {
+		return err
+	}
+	tables, err := selectTables(m, req.Tables)
+	if err != nil {
+		return err
+	}
+	ds := w.client.Dataset(w.datasetName(req.Tenant))
+	if err := w.ensureDatasets(ctx, req.Tenant); err != nil {
+		return err
+	}
+	md, err := ds.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("read dataset %s: %w", ds.DatasetID, err)
+	}
+	live, err := liveSnapshot(md.Labels)
+	if err != nil {
+		return err
+	}
+	out.PreviousLive = live
+	if skip := w.skip(req, live, md.Labels[labelState], out); skip {
+		return nil
+	}
+
+	// 1. Stage and 2. validate every table.
+	results := make([]writers.TableResult, len(tables))
+	staged := make([]*bigquery.Table, len(tables))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.Parallel)
+	for i, t := range tables {
+		g.Go(func() error {
+			st, res, err := w.stageTable(gctx, lk, m, t)
+			if err != nil {
+				return fmt.Errorf("table %s: %w", t.Name, err)
+			}
+			staged[i], results[i] = st, res
+			return nil
+		})
+	}
+	err = g.Wait()
+	for _, r := range results {
+		if r.Table != "" {
+			out.Tables = append(out.Tables, r)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if failed := failedChecks(out.Tables); failed != "" {
+		out.Outcome = writers.OutcomeQuarantined
+		out.Message = "validation failed, nothing promoted; staged tables kept in dataset " + w.cfg.StagingDataset + ": " + failed
+		out.Live = live
+		return nil
+	}
+
+	// 3. Promote, between a compare-and-swap claim of the live record and
+	// its release.
+	md, err = w.claim(ctx, ds, req, live)
+	if err != nil {
+		return err
+	}
+	for i, t := range tables {
+		jobID, err := w.promote(ctx, staged[i], ds.Table(t.Name), req, t.Name, out.LoadID)
+		if err != nil {
+			return fmt.Errorf("promote table %s: %w", t.Name, err)
+		}
+		out.Tables[i].Jobs = append(out.Tables[i].Jobs, jobID)
+	}
+	var dropped []string
+	if len(req.Tables) == 0 {
+		if dropped, err = w.dropOtherTables(ctx, ds, m); err != nil {
+			return err
+		}
+	}
+	if _, err := ds.Update(ctx, labelUpdate(w.cfg.Labels, req.Tenant, req.SnapshotID, stateLive), md.ETag); err != nil {
+		return fmt.Errorf("record live snapshot in dataset %s: %w", ds.DatasetID, err)
+	}
+	out.Outcome = writers.OutcomeLoaded
+	out.Live = req.SnapshotID
+	if req.Reason == writers.ReasonReplay && live > req.SnapshotID {
+		out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s with %s", live, req.SnapshotID)
+	}
+
+	// 4. The all-tenants views of every table this load touched.
+	names := dropped
+	for _, t := range tables {
+		names = append(names, t.Name)
+	}
+	if err := w.rebuildAllTenants(ctx, names); err != nil {
+		return err
+	}
+	return nil
+}
+
+// skip decides, before anything is loaded, whether req is a redelivery of
+// the live snapshot or a stale scheduled load, and fills out if so.
+func (w *Writer) skip(req writers.Request, live, state string, out *writers.Outcome) bool {
+	switch {
+	case live == req.SnapshotID && state != statePromoting:
+		out.Outcome = writers.OutcomeAlreadyLive
+		out.Message = "snapshot " + live + " is already live"
+	case live > req.SnapshotID && req.Reason != writers.ReasonReplay:
+		out.Outcome = writers.OutcomeStale
+		out.Message = fmt.Sprintf("live snapshot %s is newer than %s; only a replay replaces it", live, req.SnapshotID)
+	default:
+		return false
+	}
+	out.Live = live
+	return true
+}
+
+// selectTables returns the manifest's tables named in names, or all of them.
+func selectTables(m *lake.Manifest, names []string) ([]*lake.Table, error) {
+	var out []*lake.Table
+	if len(names) == 0 {
+		for i := range m.Tables {
+			out = append(out, &m.Tables[i])
+		}
+		return out, nil
+	}
+	for _, n := range names {
+		t := m.Table(n)
+		if t == nil {
+			return nil, fmt.Errorf("table %q is not in the snapshot: %w", n, lake.ErrNotFound)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func failedChecks(tables []writers.TableResult) string {
+	var failed []string
+	for _, t := range tables {
+		for _, c := range t.Checks {
+			if !c.OK {
+				failed = append(failed, fmt.Sprintf("%s %s: expected %s, got %s", t.Table, c.Name, c.Expected, c.Actual))
+			}
+		}
+	}
+	return strings.Join(failed, "; ")
+}
+
+// ensureDatasets creates, when missing, the tenant's dataset, the staging,
+// all-tenants and ledger datasets, and the ledger table.
+func (w *Writer) ensureDatasets(ctx context.Context, t string) error {
+	labels := func(extra map[string]string) map[string]string {
+		l := map[string]string{}
+		for k, v := range w.cfg.Labels {
+			l[k] = v
+		}
+		for k, v := range extra {
+			l[k] = v
+		}
+		return l
+	}
+	want := []struct {
+		name string
+		md   *bigquery.DatasetMetadata
+	}{
+		{w.datasetName(t), &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(map[string]string{labelTenant: t})}},
+		{w.cfg.StagingDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil), DefaultTableExpiration: w.cfg.StagingExpiration}},
+		{w.cfg.AllTenantsDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil)}},
+		{w.cfg.LedgerDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil)}},
+	}
+	for _, d := range want {
+		w.mu.Lock()
+		done := w.ensured[d.name]
+		w.mu.Unlock()
+		if done {
+			continue
+		}
+		err := w.client.Dataset(d.name).Create(ctx, d.md)
+		if err != nil && !isAlreadyExists(err) {
+			return fmt.Errorf("create dataset %s: %w", d.name, err)
+		}
+		if d.name == w.cfg.LedgerDataset {
+			if err := w.ensureLedgerTable(ctx); err != nil {
+				return err
+			}
+		}
+		w.mu.Lock()
+		w.ensured[d.name] = true
+		w.mu.Unlock()
+	}
+	return nil
+}
