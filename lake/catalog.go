@@ -21,29 +21,85 @@ type SnapshotInfo struct {
 	Time       time.Time `json:"time"` // the snapshot id as a time
 }
 
-// Tenants lists the tenants that have at least one object in the lake,
-// sorted. Folders whose name is not a valid tenant id are ignored.
+// Tenants lists the tenants that have at least one committed snapshot,
+// sorted. Folders whose name is not a valid tenant id are ignored, and so
+// are tenants with only uncommitted parts (see TenantFolders).
 func (l *Lake) Tenants(ctx context.Context) ([]string, error) {
-	it := l.bucket.List(&blob.ListOptions{Prefix: "tenant=", Delimiter: "/"})
+	all, err := l.TenantFolders(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	for _, t := range all {
+		ok, err := l.hasCommitted(ctx, t)
 		if err != nil {
-			return nil, fmt.Errorf("lake: list tenants: %w", err)
+			return nil, err
 		}
-		if !obj.IsDir {
-			continue
+		if ok {
+			out = append(out, t)
 		}
-		t := strings.TrimSuffix(strings.TrimPrefix(obj.Key, "tenant="), "/")
+	}
+	return out, nil
+}
+
+// TenantFolders lists every tenant with any object in the lake, committed or
+// not, sorted: the tenants GC has work for. Folders whose name is not a valid
+// tenant id are ignored.
+func (l *Lake) TenantFolders(ctx context.Context) ([]string, error) {
+	dirs, err := l.listDirs(ctx, "tenant=")
+	if err != nil {
+		return nil, fmt.Errorf("lake: list tenants: %w", err)
+	}
+	var out []string
+	for _, t := range dirs {
 		if validTenant(t) == nil {
 			out = append(out, t)
 		}
 	}
-	sort.Strings(out)
 	return out, nil
+}
+
+// hasCommitted reports whether tenant has a committed snapshot, looking at
+// the newest snapshot folders first.
+func (l *Lake) hasCommitted(ctx context.Context, tenant string) (bool, error) {
+	ids, err := l.listDirs(ctx, tenantPrefix(tenant)+"snapshot=")
+	if err != nil {
+		return false, fmt.Errorf("lake: list snapshots of %s: %w", tenant, err)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+	for _, id := range ids {
+		if validSnapshotID(id) != nil {
+			continue
+		}
+		key := ManifestKey(tenant, id)
+		ok, err := l.bucket.Exists(ctx, key)
+		if err != nil {
+			return false, wrap("check", key, err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// listDirs lists the names that follow prefix up to the next "/", for the
+// "folders" directly under prefix.
+func (l *Lake) listDirs(ctx context.Context, prefix string) ([]string, error) {
+	it := l.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	var out []string
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if obj.IsDir {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/"))
+		}
+	}
 }
 
 // snapshotObjects lists every object of every snapshot of tenant, grouped by
@@ -66,7 +122,7 @@ func (l *Lake) snapshotObjects(ctx context.Context, tenant string) (map[string][
 		if !ok {
 			continue
 		}
-		if _, err := ParseSnapshotID(id); err != nil {
+		if validSnapshotID(id) != nil {
 			continue
 		}
 		objs[id] = append(objs[id], obj)
@@ -98,11 +154,19 @@ func (l *Lake) Snapshots(ctx context.Context, tenant string) ([]SnapshotInfo, er
 
 // Latest returns the newest committed snapshot of tenant, or ErrNotFound.
 func (l *Lake) Latest(ctx context.Context, tenant string) (SnapshotInfo, error) {
-	return l.Resolve(ctx, tenant, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+	snaps, err := l.Snapshots(ctx, tenant)
+	if err != nil {
+		return SnapshotInfo{}, err
+	}
+	if len(snaps) == 0 {
+		return SnapshotInfo{}, fmt.Errorf("lake: tenant %s has no committed snapshot: %w", tenant, ErrNotFound)
+	}
+	return snaps[0], nil
 }
 
 // Resolve returns the newest committed snapshot of tenant whose id is at or
-// before asOf. It fails with ErrNotFound when there is none.
+// before asOf (its time zone does not matter). It fails with ErrNotFound when
+// there is none.
 func (l *Lake) Resolve(ctx context.Context, tenant string, asOf time.Time) (SnapshotInfo, error) {
 	snaps, err := l.Snapshots(ctx, tenant)
 	if err != nil {
@@ -120,9 +184,11 @@ func (l *Lake) Resolve(ctx context.Context, tenant string, asOf time.Time) (Snap
 		tenant, asOf.UTC().Format(time.RFC3339Nano), snaps[len(snaps)-1].SnapshotID, ErrNotFound)
 }
 
-// ParseAsOf parses the time of an "as of" question: RFC 3339 (with a zone),
-// a snapshot id, or a date YYYY-MM-DD, which means the end of that day in UTC
-// ("as it was on Tuesday" includes Tuesday's snapshots).
+// ParseAsOf parses the time of an "as of" question: RFC 3339 with a zone
+// ("Z" or an offset such as +02:00), a snapshot id, or a date YYYY-MM-DD,
+// which means the end of that day in UTC ("as it was on Tuesday" includes
+// all of Tuesday's snapshots). Anything else, including a time without a
+// zone, fails with ErrInvalid.
 func ParseAsOf(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
@@ -137,13 +203,14 @@ func ParseAsOf(s string) (time.Time, error) {
 }
 
 // Manifest reads and checks the manifest of a committed snapshot. It fails
-// with ErrNotFound if the snapshot is not committed.
+// with ErrNotFound if the snapshot is not committed, and ErrInvalid if the
+// manifest does not pass Validate or describes another snapshot.
 func (l *Lake) Manifest(ctx context.Context, tenant, snapshotID string) (*Manifest, error) {
 	if err := validTenant(tenant); err != nil {
 		return nil, fmt.Errorf("lake: read manifest: %w", err)
 	}
-	if _, err := ParseSnapshotID(snapshotID); err != nil {
-		return nil, fmt.Errorf("lake: read manifest: %w", err)
+	if err := validSnapshotID(snapshotID); err != nil {
+		return nil, fmt.Errorf("lake: read manifest of %s: %w", tenant, err)
 	}
 	key := ManifestKey(tenant, snapshotID)
 	data, err := l.readAll(ctx, key)
@@ -152,7 +219,7 @@ func (l *Lake) Manifest(ctx context.Context, tenant, snapshotID string) (*Manife
 	}
 	m, err := decodeManifest(data)
 	if err != nil {
-		return nil, fmt.Errorf("lake: read manifest %q: %w: %w", key, ErrInvalid, err)
+		return nil, fmt.Errorf("lake: read manifest %q: %w", key, err)
 	}
 	if m.Tenant != tenant || m.SnapshotID != snapshotID {
 		return nil, fmt.Errorf("lake: read manifest %q: %w: it describes %s/%s", key, ErrInvalid, m.Tenant, m.SnapshotID)
@@ -181,27 +248,40 @@ func encodeJSON(v any) ([]byte, error) {
 
 // WriteLedger stores one load record (any JSON value) for tenant and target,
 // write-once, under tenant=<t>/_loads/target=<target>/<snapshot-id>.<load-id>.json.
+// target and loadID are names ([A-Za-z_][A-Za-z0-9_]*); a record already
+// stored under the same key fails with ErrExists.
 func (l *Lake) WriteLedger(ctx context.Context, tenant, target, snapshotID, loadID string, record any) error {
 	if err := validTenant(tenant); err != nil {
 		return fmt.Errorf("lake: write ledger: %w", err)
 	}
-	if err := validTableName(target); err != nil {
-		return fmt.Errorf("lake: write ledger: target: %w", err)
+	if err := validName("target", target); err != nil {
+		return fmt.Errorf("lake: write ledger of %s: %w", tenant, err)
 	}
-	if err := validTableName(loadID); err != nil {
-		return fmt.Errorf("lake: write ledger: load id: %w", err)
+	if err := validSnapshotID(snapshotID); err != nil {
+		return fmt.Errorf("lake: write ledger of %s: %w", tenant, err)
+	}
+	if err := validName("load id", loadID); err != nil {
+		return fmt.Errorf("lake: write ledger of %s: %w", tenant, err)
 	}
 	data, err := encodeJSON(record)
 	if err != nil {
-		return fmt.Errorf("lake: write ledger: %w", err)
+		return fmt.Errorf("lake: write ledger of %s: %w", tenant, err)
 	}
-	return l.writeOnce(ctx, ledgerPrefix(tenant, target)+snapshotID+"."+loadID+".json", "application/json", data)
+	return l.writeOnce(ctx, ledgerPrefix(tenant, target)+snapshotID+"."+loadID+ledgerExt, "application/json", data)
 }
 
-// Ledger returns the raw load records of tenant and target, oldest first.
+const ledgerExt = ".json"
+
+// Ledger returns the raw load records of tenant and target, ordered by
+// snapshot id and then load id (not by when they were written: a replay of an
+// older snapshot sorts before newer snapshots). A target with no records has
+// an empty list.
 func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMessage, error) {
 	if err := validTenant(tenant); err != nil {
 		return nil, fmt.Errorf("lake: read ledger: %w", err)
+	}
+	if err := validName("target", target); err != nil {
+		return nil, fmt.Errorf("lake: read ledger of %s: %w", tenant, err)
 	}
 	it := l.bucket.List(&blob.ListOptions{Prefix: ledgerPrefix(tenant, target)})
 	var keys []string
@@ -213,7 +293,9 @@ func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMes
 		if err != nil {
 			return nil, fmt.Errorf("lake: read ledger of %s/%s: %w", tenant, target, err)
 		}
-		keys = append(keys, obj.Key)
+		if strings.HasSuffix(obj.Key, ledgerExt) { // not a crashed writer's temporary file
+			keys = append(keys, obj.Key)
+		}
 	}
 	sort.Strings(keys)
 	out := make([]json.RawMessage, 0, len(keys))

@@ -9,11 +9,16 @@ var (
 	// ErrNotFound: the tenant, snapshot, manifest or part does not exist.
 	// A snapshot without a manifest does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrExists: a write-once object (a part or a manifest) already exists.
-	// For a manifest this means another process committed the same snapshot
-	// id first; the caller's parts, if any, are orphans for GC to sweep.
+	// ErrExists: a write-once object (a part, a manifest or a ledger record)
+	// already exists. For a manifest this means another process committed
+	// the same snapshot id first; the lake keeps the first manifest, and the
+	// caller's parts, if any, are orphans for GC to sweep.
 	ErrExists = errors.New("already exists")
 	// ErrInvalid: a tenant id, snapshot id, table name, time or manifest is
-	// malformed. Nothing was read or written.
+	// malformed, or a manifest has a newer format version than this build
+	// reads. Nothing was written.
 	ErrInvalid = errors.New("invalid")
+	// ErrCorrupt: a part's size or SHA-256 differs from what its manifest
+	// records.
+	ErrCorrupt = errors.New("corrupt")
 )

@@ -34,6 +34,11 @@ func ParseSnapshotID(id string) (time.Time, error) {
 	return t, nil
 }
 
+func validSnapshotID(id string) error {
+	_, err := ParseSnapshotID(id)
+	return err
+}
+
 // ShortSnapshotID derives from a snapshot id the form used where names allow
 // only [a-z0-9_-] (BigQuery job ids and labels): "20261121t020304123z".
 // It is the one place that derivation is made.
@@ -48,21 +53,27 @@ func validTenant(t string) error {
 	return nil
 }
 
-// validTableName allows what the reader produces as destination names:
-// [A-Za-z_][A-Za-z0-9_]*, at most 300 bytes (BigQuery's column name limit is
-// lower; the reader enforces it). Anything else could escape its folder.
-func validTableName(name string) error {
-	if name == "" || len(name) > 1024 {
-		return fmt.Errorf("%w: table name %q", ErrInvalid, name)
+// maxNameLength bounds table names, targets and load ids, so that every key
+// stays well under GCS's 1024-byte limit for object names.
+const maxNameLength = 300
+
+// validName allows what the reader produces as destination table names, and
+// what write strategies use as targets and load ids: [A-Za-z_][A-Za-z0-9_]*,
+// at most maxNameLength bytes. Anything else could escape its folder.
+func validName(what, name string) error {
+	if name == "" || len(name) > maxNameLength {
+		return fmt.Errorf("%w: %s %.80q: want 1 to %d characters", ErrInvalid, what, name, maxNameLength)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return fmt.Errorf("%w: table name %q: only letters, digits and _ are allowed", ErrInvalid, name)
+			return fmt.Errorf("%w: %s %q: only letters, digits and _ are allowed, not starting with a digit", ErrInvalid, what, name)
 		}
 	}
 	return nil
 }
+
+func validTableName(name string) error { return validName("table name", name) }
 
 func tenantPrefix(t string) string { return "tenant=" + t + "/" }
 

@@ -3,6 +3,7 @@ package lake
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -95,40 +96,57 @@ func (m *Manifest) Table(name string) *Table {
 	return nil
 }
 
-// Validate checks the manifest's internal consistency: format version, tenant
-// and snapshot id, unique table and column names, file rows adding up.
+// Validate checks the manifest's internal consistency: format version
+// (a newer one than this build reads is refused), tenant and snapshot id,
+// table names valid and unique, column names unique, at least one file per
+// table, every file a part of its own table in this snapshot, and file rows
+// adding up to the table's rows. Its errors wrap ErrInvalid.
 func (m *Manifest) Validate() error {
 	if m.FormatVersion < 1 || m.FormatVersion > FormatVersion {
-		return fmt.Errorf("manifest format version %d: this build reads versions 1 to %d", m.FormatVersion, FormatVersion)
+		return fmt.Errorf("%w: manifest %s/%s: format version %d: this build reads versions 1 to %d",
+			ErrInvalid, m.Tenant, m.SnapshotID, m.FormatVersion, FormatVersion)
 	}
 	if err := validTenant(m.Tenant); err != nil {
-		return err
+		return fmt.Errorf("manifest: %w", err)
 	}
-	if _, err := ParseSnapshotID(m.SnapshotID); err != nil {
-		return err
+	if err := validSnapshotID(m.SnapshotID); err != nil {
+		return fmt.Errorf("manifest of %s: %w", m.Tenant, err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: manifest %s/%s: %s", ErrInvalid, m.Tenant, m.SnapshotID, fmt.Sprintf(format, args...))
 	}
 	tables := map[string]bool{}
 	for _, t := range m.Tables {
-		if t.Name == "" || tables[t.Name] {
-			return fmt.Errorf("manifest %s/%s: table name %q empty or repeated", m.Tenant, m.SnapshotID, t.Name)
+		if err := validTableName(t.Name); err != nil {
+			return fmt.Errorf("manifest %s/%s: %w", m.Tenant, m.SnapshotID, err)
+		}
+		if tables[t.Name] {
+			return bad("table %s appears twice", t.Name)
 		}
 		tables[t.Name] = true
 		cols := map[string]bool{}
 		for _, c := range t.Columns {
 			if c.Name == "" || cols[c.Name] {
-				return fmt.Errorf("manifest %s/%s: table %s: column name %q empty or repeated", m.Tenant, m.SnapshotID, t.Name, c.Name)
+				return bad("table %s: column name %q empty or repeated", t.Name, c.Name)
 			}
 			cols[c.Name] = true
 		}
+		if len(t.Files) == 0 {
+			return bad("table %s has no files", t.Name)
+		}
+		prefix := SnapshotPrefix(m.Tenant, m.SnapshotID) + "table=" + t.Name + "/"
 		var rows int64
 		for _, f := range t.Files {
+			if !strings.HasPrefix(f.Path, prefix) || strings.Contains(f.Path[len(prefix):], "/") {
+				return bad("table %s: file %q is not a part of this table in this snapshot", t.Name, f.Path)
+			}
+			if f.Rows < 0 || f.Bytes < 0 {
+				return bad("table %s: file %q: negative rows or bytes", t.Name, f.Path)
+			}
 			rows += f.Rows
 		}
 		if rows != t.Rows {
-			return fmt.Errorf("manifest %s/%s: table %s: files hold %d rows, table says %d", m.Tenant, m.SnapshotID, t.Name, rows, t.Rows)
-		}
-		if len(t.Files) == 0 {
-			return fmt.Errorf("manifest %s/%s: table %s has no files", m.Tenant, m.SnapshotID, t.Name)
+			return bad("table %s: files hold %d rows, table says %d", t.Name, rows, t.Rows)
 		}
 	}
 	return nil
@@ -137,7 +155,7 @@ func (m *Manifest) Validate() error {
 func decodeManifest(data []byte) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
