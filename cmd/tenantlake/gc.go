@@ -52,7 +52,7 @@ var gcCmd = &cobra.Command{
 	Use:   "gc (--tenant T | --all) [--keep-last N] [--keep-within DUR] [--orphan-grace DUR] [--dry-run]",
 	Short: "Delete old snapshots and the leftovers of crashed reads from the lake",
 	Long: `gc applies a retention policy to one tenant (--tenant) or to every tenant in the
-lake (--all). A committed snapshot is kept if it is among the newest --keep-last N,
+lake (--all, including tenants that only have orphans). A committed snapshot is kept if it is among the newest --keep-last N,
 or younger than --keep-within; the newest snapshot is always kept. With neither
 rule given, every committed snapshot is kept and only orphans are swept.
 
@@ -80,22 +80,21 @@ would be deleted and deletes nothing.`,
 		ctx := cmd.Context()
 		reports := []*lake.GCReport{}
 		err := withLake(ctx, func(l *lake.Lake) error {
-			ts := []string{f.tenant}
-			if f.all {
-				var err error
-				if ts, err = l.Tenants(ctx); err != nil {
-					return err
-				}
-			}
 			now := time.Now()
-			for _, t := range ts {
-				rep, err := l.GC(ctx, t, p, now)
-				if rep != nil {
-					reports = append(reports, rep)
-				}
+			if f.all {
+				reps, err := l.GCAll(ctx, p, now)
+				reports = append(reports, reps...)
 				if err != nil {
-					return fmt.Errorf("gc tenant %s: %w", t, err)
+					return fmt.Errorf("gc --all: %w", err)
 				}
+				return nil
+			}
+			rep, err := l.GC(ctx, f.tenant, p, now)
+			if rep != nil {
+				reports = append(reports, rep)
+			}
+			if err != nil {
+				return fmt.Errorf("gc tenant %s: %w", f.tenant, err)
 			}
 			return nil
 		})
