@@ -384,12 +384,25 @@ func TestGC(t *testing.T) {
 		t.Fatalf("gc with a long age rule: %+v, want everything kept", reps)
 	}
 
-	// Keep the newest one; sweep the crashed read.
+	// A tenant whose only read crashed.
+	l, err := lake.Open(context.Background(), f.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSnapshot(t, l, "hooli", acme1, 9, false)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Keep the newest one; sweep the crashed reads.
 	if err := json.Unmarshal([]byte(mustExecute(t, "gc", "--lake", f.url, "--all", "--keep-last", "1", "--orphan-grace", "0s", "--json")), &reps); err != nil {
 		t.Fatal(err)
 	}
-	if len(reps) != 2 || reps[0].Tenant != "acme" || reps[1].Tenant != "globex" {
-		t.Fatalf("gc --all: reports %+v, want acme and globex", reps)
+	if len(reps) != 3 || reps[0].Tenant != "acme" || reps[1].Tenant != "globex" || reps[2].Tenant != "hooli" {
+		t.Fatalf("gc --all: reports %+v, want acme, globex and hooli", reps)
+	}
+	if fmt.Sprint(reps[2].SweptOrphans) != fmt.Sprint([]string{acme1}) {
+		t.Errorf("gc --all, hooli: %+v, want its orphan swept", reps[2])
 	}
 	if fmt.Sprint(reps[0].DeletedSnapshots) != fmt.Sprint([]string{acme2, acme1}) || fmt.Sprint(reps[0].SweptOrphans) != fmt.Sprint([]string{acmeOrphan}) || reps[0].DryRun {
 		t.Errorf("gc --all, acme: %+v", reps[0])
