@@ -1,0 +1,42 @@
+# tenantlake: `make help` lists the targets.
+#
+# The two commands a newcomer needs:
+#   make demo   sample tenants in a throwaway PostgreSQL, then the pipeline on them
+#   make test   every test, with every service it needs started and stopped by itself
+
+SHELL := /usr/bin/env bash
+GO    ?= go
+BIN   := bin/tenantlake
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.DEFAULT_GOAL := help
+.PHONY: help build test emulators demo bench fmt vet clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the command into bin/tenantlake
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tenantlake
+
+# ---- services the tests need, built or fetched before `make test` runs ----
+# A later step adds the BigQuery emulator here: emulators will depend on
+# .cache/bin/bigquery-emulator, built by scripts/bigquery-emulator.sh.
+emulators: ## build or fetch the emulators the tests use (none yet)
+
+test: emulators ## gofmt check, go vet and every test, with a throwaway PostgreSQL (scripts/test.sh)
+	scripts/test.sh
+
+demo: build ## run the demo on sample tenants (scripts/demo.sh)
+	scripts/demo.sh
+
+bench: build ## measure throughput and record the figures (scripts/bench.sh)
+	scripts/bench.sh
+
+fmt: ## format every Go file
+	gofmt -w $$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*')
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+clean: ## remove built binaries and demo state (keeps the emulator build cache)
+	rm -rf bin .cache/demo

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every check and test of tenantlake, with the services they need:
+#
+#   1. gofmt: no Go file may need formatting;
+#   2. go vet ./...;
+#   3. go test -count=1 ./... against ONE throwaway PostgreSQL cluster started
+#      here (scripts/pg.sh, in a temp folder) and shared by every package
+#      through TENANTLAKE_TEST_PG (see internal/pgtest).
+#
+# The cluster is always stopped and its folder removed, whatever happens.
+# Exits non-zero if any step fails. Extra arguments go to `go test`
+# (e.g. scripts/test.sh -run TestGC ./cmd/...; the default is ./...).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/tenantlake-test-XXXXXX")"
+cleanup() {
+	"$root/scripts/pg.sh" stop "$tmp/pg" || echo "test.sh: could not stop the PostgreSQL cluster in $tmp/pg" >&2
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted="$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*' -print0 | xargs -0 gofmt -l)"
+if [[ -n "$unformatted" ]]; then
+	echo "these files need gofmt -w (make fmt):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+step "go vet ./..."
+go vet ./...
+
+step "PostgreSQL (throwaway cluster in $tmp/pg)"
+TENANTLAKE_TEST_PG="$("$root/scripts/pg.sh" start "$tmp/pg")"
+export TENANTLAKE_TEST_PG
+echo "$TENANTLAKE_TEST_PG"
+
+# ---- further services ----
+# A later step starts the BigQuery emulator here (built by `make emulators`
+# into .cache/bin/bigquery-emulator) and exports what its tests read.
+
+pkgs=("$@")
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
+step "go test -count=1 -timeout 45m ${pkgs[*]}"
+go test -count=1 -timeout 45m "${pkgs[@]}"
+
+step "all checks and tests passed"
