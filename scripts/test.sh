@@ -7,8 +7,9 @@
 #      here (scripts/pg.sh, in a temp folder) and shared by every package
 #      through TENANTLAKE_TEST_PG (see internal/pgtest).
 #
-# The cluster is always stopped and its folder removed, whatever happens.
-# Exits non-zero if any step fails. Extra arguments go to `go test`
+# Every step runs even when an earlier one failed, so one run shows every
+# problem; the script exits non-zero if any step failed, and names them. The
+# cluster is always stopped and its folder removed, whatever happens. Extra arguments go to `go test`
 # (e.g. scripts/test.sh -run TestGC ./cmd/...; the default is ./...).
 set -euo pipefail
 
@@ -23,17 +24,18 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
+failed=()
 
 step "gofmt"
 unformatted="$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*' -print0 | xargs -0 gofmt -l)"
 if [[ -n "$unformatted" ]]; then
 	echo "these files need gofmt -w (make fmt):" >&2
 	echo "$unformatted" >&2
-	exit 1
+	failed+=(gofmt)
 fi
 
 step "go vet ./..."
-go vet ./...
+go vet ./... || failed+=("go vet")
 
 step "PostgreSQL (throwaway cluster in $tmp/pg)"
 TENANTLAKE_TEST_PG="$("$root/scripts/pg.sh" start "$tmp/pg")"
@@ -47,6 +49,10 @@ echo "$TENANTLAKE_TEST_PG"
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
 step "go test -count=1 -timeout 45m ${pkgs[*]}"
-go test -count=1 -timeout 45m "${pkgs[@]}"
+go test -count=1 -timeout 45m "${pkgs[@]}" || failed+=("go test")
 
+if [[ ${#failed[@]} -gt 0 ]]; then
+	step "FAILED: ${failed[*]}"
+	exit 1
+fi
 step "all checks and tests passed"
