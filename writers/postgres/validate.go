@@ -92,7 +92,8 @@ func (w *Writer) validateTable(ctx context.Context, conn *pgx.Conn, t *lake.Tabl
 }
 
 // columnFigures returns the aggregates that check c's profile: nulls always,
-// min, max and sum where the manifest has them and the type has an order.
+// min, max and sum where the manifest has them and the type has an order
+// (BYTES and JSON columns have nulls only). A sum over no rows is 0.
 func columnFigures(c lake.Column) []figure {
 	col := pgx.Identifier{c.Name}.Sanitize()
 	prefix := "profile:" + c.Name + ":"
@@ -109,19 +110,15 @@ func columnFigures(c lake.Column) []figure {
 	case "INT64", "NUMERIC", "BIGNUMERIC":
 		add("min", p.Min, "min("+col+")::text", equalDecimal)
 		add("max", p.Max, "max("+col+")::text", equalDecimal)
-		add("sum", p.Sum, "sum("+col+")::text", equalDecimal)
+		add("sum", p.Sum, "coalesce(sum("+col+"), 0)::text", equalDecimal)
 	case "FLOAT64":
 		// min and max over the non-NaN values.
 		add("min", p.Min, "(min("+col+") FILTER (WHERE "+col+" <> 'NaN'))::text", equalFloat(0))
 		add("max", p.Max, "(max("+col+") FILTER (WHERE "+col+" <> 'NaN'))::text", equalFloat(0))
-		add("sum", p.Sum, "sum("+col+")::text", equalFloat(floatTolerance))
+		add("sum", p.Sum, "coalesce(sum("+col+"), 0)::text", equalFloat(floatTolerance))
 	case "STRING":
 		add("min", p.Min, "min("+col+` COLLATE "C")`, equalString)
 		add("max", p.Max, "max("+col+` COLLATE "C")`, equalString)
-	case "BYTES":
-		// bytea compares bytes; the profile holds them as text (see lake.Profile).
-		add("min", p.Min, "convert_from(min("+col+"), 'SQL_ASCII')", equalString)
-		add("max", p.Max, "convert_from(max("+col+"), 'SQL_ASCII')", equalString)
 	case "BOOL":
 		add("min", p.Min, "bool_and("+col+")::text", equalString)
 		add("max", p.Max, "bool_or("+col+")::text", equalString)

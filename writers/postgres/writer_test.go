@@ -1,0 +1,101 @@
+package postgres_test
+
+import (
+	"context"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/tenantlake/tenantlake/internal/pgtest"
+	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/postgres"
+	"github.com/tenantlake/tenantlake/writers/writertest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// harness runs the conformance suite against a fresh warehouse database per writer.
+type harness struct {
+	mu   sync.Mutex
+	urls map[writers.Writer]string
+}
+
+func (h *harness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, error) {
+	url := pgtest.NewDatabase(t)
+	w, err := postgres.New(ctx, postgres.Config{URL: url})
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.urls[w] = url
+	return w, nil
+}
+
+func (h *harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) (out [][]any, err error) {
+	h.mu.Lock()
+	url := h.urls[w]
+	h.mu.Unlock()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := conn.Close(ctx); err == nil {
+			err = cerr
+		}
+	}()
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	schema := w.(*postgres.Writer).LiveSchema(tenant)
+	rows, err := conn.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{schema, table}.Sanitize())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		for i, fd := range rows.FieldDescriptions() {
+			switch v := vals[i].(type) {
+			case pgtype.Numeric:
+				vals[i] = numericRat(v)
+			case pgtype.Time:
+				vals[i] = time.Duration(v.Microseconds) * time.Microsecond
+			default:
+				// Values decodes JSON; the suite wants its text (JSON null is not SQL NULL).
+				if raw := rows.RawValues()[i]; fd.DataTypeOID == pgtype.JSONBOID && raw != nil {
+					if fd.Format == pgtype.BinaryFormatCode {
+						raw = raw[1:] // binary jsonb: a version byte, then the text
+					}
+					vals[i] = string(raw)
+				}
+			}
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+func numericRat(n pgtype.Numeric) *big.Rat {
+	r := new(big.Rat).SetInt(n.Int)
+	e := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(n.Exp, -n.Exp))), nil))
+	if n.Exp < 0 {
+		return r.Quo(r, e)
+	}
+	return r.Mul(r, e)
+}
+
+func TestConformance(t *testing.T) {
+	writertest.RunConformance(t, &harness{urls: map[writers.Writer]string{}})
+}
+

@@ -1,0 +1,570 @@
+// Package writertest is the conformance suite every write strategy must pass,
+// in the style of gocloud.dev's blob/drivertest: a strategy's own tests
+// implement Harness and call RunConformance.
+//
+// The suite builds its snapshots with the real PostgreSQL read strategy
+// (readers/postgres) from fresh source databases made by internal/pgtest,
+// so the test binary's TestMain must call pgtest.Main. Its lake is an
+// in-memory bucket (mem://): a strategy that loads from GCS URIs must stream
+// the parts of a lake that is not on GCS, as DESIGN.md requires.
+//
+// Values read back from the target are compared with the source database's
+// values, not with the lake's Parquet values, so a conversion error anywhere
+// between source and target shows.
+package writertest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantlake/tenantlake/internal/pgtest"
+	"github.com/tenantlake/tenantlake/lake"
+	readerpg "github.com/tenantlake/tenantlake/readers/postgres"
+	"github.com/tenantlake/tenantlake/tenant"
+	"github.com/tenantlake/tenantlake/writers"
+)
+
+// Harness adapts one write strategy to the suite.
+type Harness interface {
+	// NewWriter returns a writer bound to a fresh, empty target. The suite
+	// closes it.
+	NewWriter(ctx context.Context, t *testing.T) (writers.Writer, error)
+	// LiveRows returns every row of tenant's live table in w's target, in
+	// any order, with the values of columns (destination names, in that
+	// order) as the Go types listed at Canonical. It fails if the table or
+	// a column does not exist.
+	LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) ([][]any, error)
+}
+
+// RunConformance runs every case of the suite against h.
+func RunConformance(t *testing.T, h Harness) {
+	t.Run("TypesRoundTrip", func(t *testing.T) { testTypesRoundTrip(t, h) })
+	t.Run("EmptyTable", func(t *testing.T) { testEmptyTable(t, h) })
+	t.Run("Redelivery", func(t *testing.T) { testRedelivery(t, h) })
+	t.Run("ValidationFailure", func(t *testing.T) { testValidationFailure(t, h) })
+	t.Run("StaleScheduledLoad", func(t *testing.T) { testStale(t, h) })
+	t.Run("ReplayOlderSnapshot", func(t *testing.T) { testReplay(t, h) })
+	t.Run("ConcurrentTenants", func(t *testing.T) { testConcurrentTenants(t, h) })
+	t.Run("InterruptedLoad", func(t *testing.T) { testInterrupted(t, h) })
+}
+
+// corpusSQL creates the source tables: every type family of docs/types.md,
+// extremes, NULLs, and an empty table.
+var corpusSQL = []string{`
+CREATE TABLE corpus (
+	id bigint PRIMARY KEY,
+	i2 smallint, i4 integer, i8 bigint,
+	f4 real, f8 double precision,
+	n numeric(12,2), nbig numeric(40,10), nfree numeric,
+	t text, vc varchar(10), b bytea, j jsonb, jt json, bo boolean,
+	d date, ts timestamp, tstz timestamptz, tm time, u uuid
+)`, `
+INSERT INTO corpus VALUES
+(1, -32768, -2147483648, -9223372036854775808, -3.5, '-Infinity', -9999999999.99,
+ '-123456789012345678901234567890.0123456789', '0.00000000000000000001',
+ 'héllo wörld ✓', 'abc', '\x00ff10', '{"b": 1, "a": [1, 2.50, "x"]}', '{"z": 1,  "a": 2}', false,
+ '0001-01-01', '0001-01-01 00:00:00', '0001-01-01 00:00:00+00', '00:00:00', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+(2, 32767, 2147483647, 9223372036854775807, 3.4028235e38, 'NaN', 9999999999.99,
+ '123456789012345678901234567890.0123456789', '42',
+ '', 'x', '\x', '[]', '"just a string"', true,
+ '9999-12-31', '9999-12-31 23:59:59.999999', '9999-12-31 23:59:59.999999+00', '23:59:59.999999', '00000000-0000-0000-0000-000000000000'),
+(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+(4, 0, 0, 0, 0.1, 1.5e-300, 0.00, 0, '-0.5',
+ E'quote''s "double" \\ back\nline', E'tab\there', '\xdeadbeef', '{"nested": {"k": null}, "s": "a\"b", "n": 1e3}', 'null', true,
+ '2026-11-21', '2026-11-21 02:03:04.123456', '2026-11-21 02:03:04.123456+05:30', '12:34:56.789', 'ffffffff-ffff-ffff-ffff-ffffffffffff')`,
+	`CREATE TABLE empty_table (id integer PRIMARY KEY, note text, amount numeric(10,3), at timestamptz NOT NULL)`,
+}
+
+// mutateSQL changes the corpus between two snapshots.
+var mutateSQL = []string{
+	`UPDATE corpus SET t = 'changed', i4 = i4 + 1 WHERE id = 4`,
+	`INSERT INTO corpus (id, t, f8) VALUES (5, 'new row', 2.25)`,
+	`DELETE FROM corpus WHERE id = 1`,
+}
+
+// env is one case's writer, lake and context.
+type env struct {
+	t    *testing.T
+	ctx  context.Context
+	h    Harness
+	w    writers.Writer
+	lk   *lake.Lake
+	hook *hookBucket
+}
+
+func newEnv(t *testing.T, h Harness) *env {
+	t.Helper()
+	ctx := t.Context()
+	w, err := h.NewWriter(ctx, t)
+	if err != nil {
+		t.Fatalf("new writer: %v", err)
+	}
+	lk, hook := newHookLake()
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("close writer: %v", err)
+		}
+		if err := lk.Close(); err != nil {
+			t.Errorf("close lake: %v", err)
+		}
+	})
+	return &env{t: t, ctx: ctx, h: h, w: w, lk: lk, hook: hook}
+}
+
+// source is one tenant's source database.
+type source struct {
+	tenant tenant.Tenant
+	dsn    string
+}
+
+// newSource creates tenant id's source database with the corpus, plus extra statements.
+func (e *env) newSource(id string, extra ...string) *source {
+	e.t.Helper()
+	s := &source{dsn: pgtest.NewDatabase(e.t)}
+	s.tenant = tenant.Tenant{ID: id, Connection: s.dsn, Active: true}
+	e.exec(s, append(append([]string{}, corpusSQL...), extra...)...)
+	return s
+}
+
+func (e *env) exec(s *source, stmts ...string) {
+	e.t.Helper()
+	conn, err := pgx.Connect(e.ctx, s.dsn)
+	if err != nil {
+		e.t.Fatalf("connect to source of %s: %v", s.tenant.ID, err)
+	}
+	defer func() {
+		if err := conn.Close(e.ctx); err != nil {
+			e.t.Errorf("close source connection: %v", err)
+		}
+	}()
+	for _, q := range stmts {
+		if _, err := conn.Exec(e.ctx, q); err != nil {
+			e.t.Fatalf("source %s: %s: %v", s.tenant.ID, q, err)
+		}
+	}
+}
+
+// snapshot is a committed snapshot and the source's rows at that moment.
+type snapshot struct {
+	m    *lake.Manifest
+	rows map[string][]string // table → canonical rows, sorted
+}
+
+// read reads s into the lake with the real read strategy and captures the
+// source's rows.
+func (e *env) read(s *source) *snapshot {
+	e.t.Helper()
+	m, err := readerpg.New(readerpg.Options{}).Read(e.ctx, e.lk, s.tenant)
+	if err != nil {
+		e.t.Fatalf("read tenant %s: %v", s.tenant.ID, err)
+	}
+	// Snapshot ids have millisecond resolution: never two in one millisecond.
+	time.Sleep(2 * time.Millisecond)
+	snap := &snapshot{m: m, rows: map[string][]string{}}
+	for _, tbl := range m.Tables {
+		snap.rows[tbl.Name] = e.sourceRows(s, &tbl)
+	}
+	return snap
+}
+
+// sourceRows reads a table's rows from the source, in canonical form.
+func (e *env) sourceRows(s *source, tbl *lake.Table) []string {
+	e.t.Helper()
+	exprs := make([]string, len(tbl.Columns))
+	for i, c := range tbl.Columns {
+		exprs[i] = pgx.Identifier{c.Source}.Sanitize()
+		if base, _, _ := strings.Cut(c.BigQueryType, "("); base == "STRING" || base == "JSON" {
+			exprs[i] += "::text" // the reader carries these as their text output
+		}
+	}
+	conn, err := pgx.Connect(e.ctx, s.dsn)
+	if err != nil {
+		e.t.Fatalf("connect to source: %v", err)
+	}
+	defer func() {
+		if err := conn.Close(e.ctx); err != nil {
+			e.t.Errorf("close source connection: %v", err)
+		}
+	}()
+	// tbl.Source is already quoted as PostgreSQL spells it.
+	rows, err := conn.Query(e.ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+tbl.Source)
+	if err != nil {
+		e.t.Fatalf("source table %s: %v", tbl.Source, err)
+	}
+	var vals [][]any
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			e.t.Fatalf("source table %s: %v", tbl.Source, err)
+		}
+		vals = append(vals, v)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatalf("source table %s: %v", tbl.Source, err)
+	}
+	return e.canonicalRows(tbl, vals)
+}
+
+// canonicalRows renders rows in canonical form, one string per row
+// (values quoted, NULL bare), sorted.
+func (e *env) canonicalRows(tbl *lake.Table, vals [][]any) []string {
+	e.t.Helper()
+	out := make([]string, 0, len(vals))
+	for _, row := range vals {
+		if len(row) != len(tbl.Columns) {
+			e.t.Fatalf("table %s: a row has %d values, want %d", tbl.Name, len(row), len(tbl.Columns))
+		}
+		cells := make([]string, len(row))
+		for i, v := range row {
+			s, ok, err := Canonical(tbl.Columns[i].BigQueryType, v)
+			if err != nil {
+				e.t.Fatalf("table %s column %s: %v", tbl.Name, tbl.Columns[i].Name, err)
+			}
+			cells[i] = "NULL"
+			if ok {
+				cells[i] = strconv.Quote(s)
+			}
+		}
+		out = append(out, strings.Join(cells, ", "))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *env) load(tenantID string, snap *snapshot, reason string) *writers.Outcome {
+	e.t.Helper()
+	out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: tenantID, SnapshotID: snap.m.SnapshotID, Reason: reason, RequestID: "writertest"})
+	if err != nil {
+		e.t.Fatalf("load %s/%s (%s): %v", tenantID, snap.m.SnapshotID, reason, err)
+	}
+	if out == nil {
+		e.t.Fatalf("load %s/%s: nil outcome", tenantID, snap.m.SnapshotID)
+	}
+	return out
+}
+
+// wantOutcome checks the outcome and the live snapshot it reports.
+func (e *env) wantOutcome(out *writers.Outcome, outcome, live string) {
+	e.t.Helper()
+	if out.Outcome != outcome || out.Live != live {
+		e.t.Fatalf("load %s/%s: outcome %q, live %q; want %q, live %q (message: %s)", out.Tenant, out.SnapshotID, out.Outcome, out.Live, outcome, live, out.Message)
+	}
+	if out.Target != e.w.Target() || out.LoadID == "" || out.FinishedAt.Before(out.StartedAt) {
+		e.t.Errorf("outcome: target %q (writer says %q), load id %q, started %v, finished %v", out.Target, e.w.Target(), out.LoadID, out.StartedAt, out.FinishedAt)
+	}
+}
+
+// wantLive checks that snap is live for tenantID and that the target's
+// tables hold exactly its source rows.
+func (e *env) wantLive(tenantID string, snap *snapshot) {
+	e.t.Helper()
+	live, err := e.w.Live(e.ctx, tenantID)
+	if err != nil {
+		e.t.Fatalf("live snapshot of %s: %v", tenantID, err)
+	}
+	if live != snap.m.SnapshotID {
+		e.t.Fatalf("live snapshot of %s is %q, want %q", tenantID, live, snap.m.SnapshotID)
+	}
+	for i := range snap.m.Tables {
+		tbl := &snap.m.Tables[i]
+		cols := make([]string, len(tbl.Columns))
+		for j, c := range tbl.Columns {
+			cols[j] = c.Name
+		}
+		vals, err := e.h.LiveRows(e.ctx, e.w, tenantID, tbl.Name, cols)
+		if err != nil {
+			e.t.Fatalf("live rows of %s.%s: %v", tenantID, tbl.Name, err)
+		}
+		got, want := e.canonicalRows(tbl, vals), snap.rows[tbl.Name]
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			e.t.Errorf("table %s.%s (snapshot %s):\ngot rows:\n%s\nwant (source):\n%s", tenantID, tbl.Name, snap.m.SnapshotID,
+				strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// wantLedger checks that the lake's ledger has a record of every load in outs.
+func (e *env) wantLedger(tenantID string, outs ...*writers.Outcome) {
+	e.t.Helper()
+	recs, err := e.lk.Ledger(e.ctx, tenantID, e.w.Target())
+	if err != nil {
+		e.t.Fatalf("ledger of %s: %v", tenantID, err)
+	}
+	seen := map[string]string{}
+	for _, r := range recs {
+		var o writers.Outcome
+		if err := json.Unmarshal(r, &o); err != nil {
+			e.t.Fatalf("ledger record %s: %v", r, err)
+		}
+		seen[o.LoadID] = o.Outcome
+	}
+	for _, o := range outs {
+		if seen[o.LoadID] != o.Outcome {
+			e.t.Errorf("ledger of %s: load %s recorded as %q, want %q", tenantID, o.LoadID, seen[o.LoadID], o.Outcome)
+		}
+	}
+}
+
+func testTypesRoundTrip(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	snap := e.read(src)
+	out := e.load("acme", snap, writers.ReasonScheduled)
+	e.wantOutcome(out, writers.OutcomeLoaded, snap.m.SnapshotID)
+	if len(out.Tables) != len(snap.m.Tables) {
+		t.Fatalf("outcome has %d tables, snapshot %d", len(out.Tables), len(snap.m.Tables))
+	}
+	for i, tr := range out.Tables {
+		mt := snap.m.Tables[i]
+		if tr.Table != mt.Name || tr.SourceRows != mt.Rows || tr.LakeRows != mt.Rows || tr.TargetRows != mt.Rows {
+			t.Errorf("table result %+v; want table %s with %d rows everywhere", tr, mt.Name, mt.Rows)
+		}
+		names := map[string]bool{}
+		for _, c := range tr.Checks {
+			names[c.Name] = true
+			if !c.OK {
+				t.Errorf("table %s check %s failed: expected %s, actual %s", tr.Table, c.Name, c.Expected, c.Actual)
+			}
+		}
+		if !names["rows"] {
+			t.Errorf("table %s: no rows check in %+v", tr.Table, tr.Checks)
+		}
+	}
+	e.wantLive("acme", snap)
+	e.wantLedger("acme", out)
+}
+
+func testEmptyTable(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme", `CREATE TABLE only_empty (a bigint, b text, c date)`)
+	snap := e.read(src)
+	for _, name := range []string{"empty_table", "only_empty"} {
+		if tbl := snap.m.Table(name); tbl == nil || tbl.Rows != 0 {
+			t.Fatalf("snapshot has no empty table %s: %+v", name, tbl)
+		}
+	}
+	e.wantOutcome(e.load("acme", snap, writers.ReasonScheduled), writers.OutcomeLoaded, snap.m.SnapshotID)
+	// wantLive selects every column of the empty tables: it fails if one is missing.
+	e.wantLive("acme", snap)
+}
+
+func testRedelivery(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	snap := e.read(src)
+	first := e.load("acme", snap, writers.ReasonScheduled)
+	e.wantOutcome(first, writers.OutcomeLoaded, snap.m.SnapshotID)
+	for _, reason := range []string{writers.ReasonScheduled, writers.ReasonManual} {
+		again := e.load("acme", snap, reason)
+		e.wantOutcome(again, writers.OutcomeAlreadyLive, snap.m.SnapshotID)
+		if again.LoadID == first.LoadID {
+			t.Errorf("redelivered load reused load id %s", first.LoadID)
+		}
+		e.wantLedger("acme", first, again)
+	}
+	e.wantLive("acme", snap) // no new rows
+}
+
+func testValidationFailure(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	good := e.read(src)
+	e.wantOutcome(e.load("acme", good, writers.ReasonScheduled), writers.OutcomeLoaded, good.m.SnapshotID)
+
+	bad := e.tamper(good)
+	out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: bad.m.SnapshotID, Reason: writers.ReasonScheduled})
+	if err != nil {
+		t.Fatalf("a validation failure must not be an error: %v", err)
+	}
+	e.wantOutcome(out, writers.OutcomeQuarantined, good.m.SnapshotID)
+	failed := false
+	for _, tr := range out.Tables {
+		for _, c := range tr.Checks {
+			if tr.Table == "corpus" && c.Name == "rows" && !c.OK {
+				failed = true
+			}
+		}
+	}
+	if !failed {
+		t.Errorf("quarantined without a failed rows check on corpus: %+v", out.Tables)
+	}
+	e.wantLive("acme", good) // untouched
+	e.wantLedger("acme", out)
+}
+
+// tamper commits a copy of snap under a new snapshot id whose manifest says
+// the first table has one row more than its parts hold.
+func (e *env) tamper(snap *snapshot) *snapshot {
+	e.t.Helper()
+	data, err := json.Marshal(snap.m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var m lake.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		e.t.Fatal(err)
+	}
+	m.SnapshotID = lake.SnapshotID(time.Now())
+	s, err := e.lk.NewSnapshot(e.ctx, m.Tenant, m.SnapshotID)
+	if err != nil {
+		e.t.Fatalf("tamper: %v", err)
+	}
+	for ti := range m.Tables {
+		tbl := &m.Tables[ti]
+		for fi, f := range tbl.Files {
+			r, err := e.lk.OpenPart(e.ctx, f)
+			if err != nil {
+				e.t.Fatalf("tamper: %v", err)
+			}
+			body, err := io.ReadAll(r)
+			if err != nil {
+				e.t.Fatalf("tamper: read %s: %v", f.Path, err)
+			}
+			p, err := s.CreatePart(e.ctx, tbl.Name, fi)
+			if err != nil {
+				e.t.Fatalf("tamper: %v", err)
+			}
+			if _, err := p.Write(body); err != nil {
+				e.t.Fatalf("tamper: %v", err)
+			}
+			p.SetRows(f.Rows)
+			if err := p.Close(); err != nil {
+				e.t.Fatalf("tamper: %v", err)
+			}
+			tbl.Files[fi] = p.File()
+		}
+	}
+	m.Tables[0].Rows++
+	m.Tables[0].Files[0].Rows++
+	if err := s.Commit(e.ctx, &m); err != nil {
+		e.t.Fatalf("tamper: commit: %v", err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	return &snapshot{m: &m, rows: snap.rows}
+}
+
+func testStale(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	old := e.read(src)
+	e.exec(src, mutateSQL...)
+	cur := e.read(src)
+	e.wantOutcome(e.load("acme", cur, writers.ReasonScheduled), writers.OutcomeLoaded, cur.m.SnapshotID)
+	for _, reason := range []string{writers.ReasonScheduled, writers.ReasonManual} {
+		out := e.load("acme", old, reason)
+		e.wantOutcome(out, writers.OutcomeStale, cur.m.SnapshotID)
+		e.wantLedger("acme", out)
+	}
+	e.wantLive("acme", cur)
+}
+
+func testReplay(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	old := e.read(src)
+	e.exec(src, mutateSQL...)
+	cur := e.read(src)
+	if strings.Join(old.rows["corpus"], "\n") == strings.Join(cur.rows["corpus"], "\n") {
+		t.Fatal("the mutation changed nothing")
+	}
+	e.wantOutcome(e.load("acme", old, writers.ReasonScheduled), writers.OutcomeLoaded, old.m.SnapshotID)
+	e.wantOutcome(e.load("acme", cur, writers.ReasonScheduled), writers.OutcomeLoaded, cur.m.SnapshotID)
+	e.wantLive("acme", cur)
+	out := e.load("acme", old, writers.ReasonReplay)
+	e.wantOutcome(out, writers.OutcomeLoaded, old.m.SnapshotID)
+	if out.PreviousLive != cur.m.SnapshotID || out.Reason != writers.ReasonReplay {
+		t.Errorf("replay outcome: previous live %q, reason %q; want %q, replay", out.PreviousLive, out.Reason, cur.m.SnapshotID)
+	}
+	e.wantLive("acme", old) // restored exactly
+	e.wantLedger("acme", out)
+}
+
+func testConcurrentTenants(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	srcs := map[string]*source{
+		"acme":   e.newSource("acme"),
+		"globex": e.newSource("globex", `CREATE TABLE globex_only (k text PRIMARY KEY)`, `INSERT INTO globex_only VALUES ('g')`),
+	}
+	e.exec(srcs["globex"], mutateSQL...)
+	snaps := map[string]*snapshot{}
+	for id, s := range srcs {
+		snaps[id] = e.read(s)
+	}
+	var wg sync.WaitGroup
+	outs := map[string]*writers.Outcome{}
+	errs := map[string]error{}
+	var mu sync.Mutex
+	for id, snap := range snaps {
+		wg.Go(func() {
+			out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: id, SnapshotID: snap.m.SnapshotID, Reason: writers.ReasonScheduled})
+			mu.Lock()
+			defer mu.Unlock()
+			outs[id], errs[id] = out, err
+		})
+	}
+	wg.Wait()
+	for id, snap := range snaps {
+		if errs[id] != nil {
+			t.Fatalf("load %s: %v", id, errs[id])
+		}
+		e.wantOutcome(outs[id], writers.OutcomeLoaded, snap.m.SnapshotID)
+	}
+	for id, snap := range snaps {
+		e.wantLive(id, snap)
+	}
+	if _, err := h.LiveRows(e.ctx, e.w, "acme", "globex_only", []string{"k"}); err == nil {
+		t.Error("acme has globex's table globex_only")
+	}
+}
+
+func testInterrupted(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	old := e.read(src)
+	e.exec(src, mutateSQL...)
+	cur := e.read(src)
+	e.wantOutcome(e.load("acme", old, writers.ReasonScheduled), writers.OutcomeLoaded, old.m.SnapshotID)
+
+	// Cancel when the writer starts reading the last table of the new
+	// snapshot: the tables before it are already on their way in.
+	last := cur.m.Tables[len(cur.m.Tables)-1].Name
+	prefix := lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var fired sync.Once
+	reached := false
+	e.hook.setHook(func(key string) {
+		if strings.HasPrefix(key, prefix) {
+			fired.Do(func() { reached = true; cancel() })
+		}
+	})
+	out, err := e.w.Load(ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: cur.m.SnapshotID, Reason: writers.ReasonScheduled})
+	e.hook.setHook(nil)
+	if !reached {
+		t.Fatalf("the writer never read %s*; outcome %+v, error %v", prefix, out, err)
+	}
+	if err == nil {
+		t.Fatalf("interrupted load returned no error; outcome %+v", out)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Logf("interrupted load error (not context.Canceled): %v", err)
+	}
+	if out != nil && out.Outcome != writers.OutcomeFailed {
+		t.Errorf("interrupted load outcome %q, want %q", out.Outcome, writers.OutcomeFailed)
+	}
+	e.wantLive("acme", old)
+
+	retry := e.load("acme", cur, writers.ReasonScheduled)
+	e.wantOutcome(retry, writers.OutcomeLoaded, cur.m.SnapshotID)
+	e.wantLive("acme", cur)
+}
