@@ -98,4 +98,3 @@ func numericRat(n pgtype.Numeric) *big.Rat {
 func TestConformance(t *testing.T) {
 	writertest.RunConformance(t, &harness{urls: map[writers.Writer]string{}})
 }
-

@@ -37,9 +37,9 @@ func (h *hookBucket) setHook(f func(key string)) {
 }
 
 func (h *hookBucket) ErrorCode(err error) gcerrors.ErrorCode { return gcerrors.Code(err) }
-func (h *hookBucket) As(any) bool                           { return false }
-func (h *hookBucket) ErrorAs(error, any) bool               { return false }
-func (h *hookBucket) Close() error                          { return h.b.Close() }
+func (h *hookBucket) As(any) bool                            { return false }
+func (h *hookBucket) ErrorAs(error, any) bool                { return false }
+func (h *hookBucket) Close() error                           { return h.b.Close() }
 
 func (h *hookBucket) Attributes(ctx context.Context, key string) (*driver.Attributes, error) {
 	a, err := h.b.Attributes(ctx, key)
