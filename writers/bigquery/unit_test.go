@@ -1,0 +1,488 @@
+package bigquery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+	"gocloud.dev/blob/memblob"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/writers"
+)
+
+// Unit tests of what the emulator cannot show: the exact job
+// configurations sent (copy jobs, decimal target types), 409 on a reused
+// job id, the etag compare-and-swap; and of the pure functions.
+
+const snap = "20261121T020304.123Z"
+
+func TestJobIDDerivation(t *testing.T) {
+	base := jobID("p.staging", "acme", snap, "orders", 1, -1)
+	if !strings.HasPrefix(base, "tenantlake_load_acme_"+lake.ShortSnapshotID(snap)+"_orders_a1_") {
+		t.Errorf("job id %q does not start with its readable fields", base)
+	}
+	if base != jobID("p.staging", "acme", snap, "orders", 1, -1) {
+		t.Error("job id is not deterministic")
+	}
+	if ok := regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(base); !ok || len(base) > 1024 {
+		t.Errorf("job id %q is not a valid BigQuery job id", base)
+	}
+	others := []string{
+		jobID("p.staging2", "acme", snap, "orders", 1, -1),
+		jobID("p.staging", "acme2", snap, "orders", 1, -1),
+		jobID("p.staging", "acme", "20261121T020304.124Z", "orders", 1, -1),
+		jobID("p.staging", "acme", snap, "orders2", 1, -1),
+		jobID("p.staging", "acme", snap, "orders", 2, -1),
+		jobID("p.staging", "acme", snap, "orders", 1, 0),
+		// readable fields that run together still differ by the hash
+		jobID("p.staging", "acme_x", snap, "orders", 1, -1),
+	}
+	seen := map[string]bool{base: true}
+	for _, id := range others {
+		if seen[id] {
+			t.Errorf("job id %q repeats", id)
+		}
+		seen[id] = true
+	}
+	if got := jobID("p.staging", "acme", snap, "orders", 2, 3); !strings.Contains(got, "_a2_p00003_") {
+		t.Errorf("part job id %q lacks attempt and part", got)
+	}
+	p1 := promoteJobID("p.tenant_acme", "acme", snap, "orders", "l1")
+	if p1 == promoteJobID("p.tenant_acme", "acme", snap, "orders", "l2") {
+		t.Error("promotion job ids of two loads (a replay promotes again) are equal")
+	}
+}
+
+func TestSnapshotFromShort(t *testing.T) {
+	for _, id := range []string{snap, "19700101T000000.000Z", "99991231T235959.999Z"} {
+		if got := snapshotFromShort(lake.ShortSnapshotID(id)); got != id {
+			t.Errorf("snapshotFromShort(ShortSnapshotID(%s)) = %s", id, got)
+		}
+	}
+	if _, err := liveSnapshot(map[string]string{labelLive: "garbage"}); err == nil {
+		t.Error("a malformed live label was accepted")
+	}
+	if got, err := liveSnapshot(map[string]string{}); got != "" || err != nil {
+		t.Errorf("no label: %q, %v", got, err)
+	}
+}
+
+func TestFieldSchema(t *testing.T) {
+	cases := []struct {
+		typ      string
+		nullable bool
+		want     string
+	}{
+		{"INT64", true, "c INTEGER NULLABLE"},
+		{"FLOAT64", false, "c FLOAT REQUIRED"},
+		{"NUMERIC(12,2)", true, "c NUMERIC(12,2) NULLABLE"},
+		{"BIGNUMERIC(50,20)", true, "c BIGNUMERIC(50,20) NULLABLE"},
+		{"STRING", true, "c STRING NULLABLE"},
+		{"BYTES", true, "c BYTES NULLABLE"},
+		{"JSON", true, "c JSON NULLABLE"},
+		{"BOOL", true, "c BOOLEAN NULLABLE"},
+		{"DATE", true, "c DATE NULLABLE"},
+		{"DATETIME", true, "c DATETIME NULLABLE"},
+		{"TIMESTAMP", true, "c TIMESTAMP NULLABLE"},
+		{"TIME", true, "c TIME NULLABLE"},
+		{"ARRAY<INT64>", false, "c INTEGER REPEATED"},
+	}
+	for _, c := range cases {
+		f, err := fieldSchema(lake.Column{Name: "c", BigQueryType: c.typ, Nullable: c.nullable})
+		if err != nil {
+			t.Errorf("%s: %v", c.typ, err)
+			continue
+		}
+		if got := fieldString(f); got != c.want {
+			t.Errorf("%s: %s, want %s", c.typ, got, c.want)
+		}
+	}
+	for _, bad := range []string{"INTEGERX", "NUMERIC(12", "STRING(10)", ""} {
+		if _, err := fieldSchema(lake.Column{Name: "c", BigQueryType: bad}); err == nil {
+			t.Errorf("type %q accepted", bad)
+		}
+	}
+}
+
+func TestCompareFigure(t *testing.T) {
+	ts := time.Date(2026, 11, 21, 2, 3, 4, 123456000, time.UTC)
+	cases := []struct {
+		typ  bigquery.FieldType
+		name string
+		want string
+		got  bigquery.Value
+		ok   bool
+	}{
+		{bigquery.IntegerFieldType, "min", "-32768", int64(-32768), true},
+		{bigquery.IntegerFieldType, "sum", "99999999999999999999", big.NewRat(0, 1).SetFrac(bigInt("99999999999999999999"), big.NewInt(1)), true},
+		{bigquery.IntegerFieldType, "max", "5", int64(6), false},
+		{bigquery.NumericFieldType, "min", "1.50", big.NewRat(3, 2), true},
+		{bigquery.NumericFieldType, "sum", "0.00", nil, true},
+		{bigquery.NumericFieldType, "min", "0.01", nil, false},
+		{bigquery.FloatFieldType, "sum", "NaN", math.NaN(), true},
+		{bigquery.FloatFieldType, "sum", "1", 1 + 1e-12, true},
+		{bigquery.FloatFieldType, "sum", "1", 1 + 1e-6, false},
+		{bigquery.FloatFieldType, "max", "+Inf", math.Inf(1), true},
+		{bigquery.FloatFieldType, "min", "0.1", 0.1 + 1e-17, true},
+		{bigquery.FloatFieldType, "min", "0.1", 0.10000001, false},
+		{bigquery.StringFieldType, "min", "Zebra", "Zebra", true},
+		{bigquery.StringFieldType, "min", "zebra", "Zebra", false},
+		{bigquery.BooleanFieldType, "max", "true", true, true},
+		{bigquery.DateFieldType, "min", "0001-01-01", civil.Date{Year: 1, Month: 1, Day: 1}, true},
+		{bigquery.DateTimeFieldType, "max", "2026-11-21T02:03:04.123456", civil.DateTimeOf(ts), true},
+		{bigquery.TimestampFieldType, "max", "2026-11-21T02:03:04.123456Z", ts, true},
+		{bigquery.TimestampFieldType, "max", "2026-11-21T02:03:04.123457Z", ts, false},
+		{bigquery.TimeFieldType, "max", "23:59:59.999999", civil.Time{Hour: 23, Minute: 59, Second: 59, Nanosecond: 999999000}, true},
+	}
+	for _, c := range cases {
+		ok, actual := compareFigure(figure{name: c.name, typ: c.typ, want: c.want}, c.got)
+		if ok != c.ok {
+			t.Errorf("%s %s: want %s, got %v (%s): match %v, expected %v", c.typ, c.name, c.want, c.got, actual, ok, c.ok)
+		}
+	}
+}
+
+func bigInt(s string) *big.Int {
+	n, _ := new(big.Int).SetString(s, 10)
+	return n
+}
+
+func TestUnionSQL(t *testing.T) {
+	a := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_a", TableID: "orders"}
+	b := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_b", TableID: "orders"}
+	got := unionSQL([]tenantTable{
+		{tenant: "a", table: a, schema: bigquery.Schema{
+			{Name: "id", Type: bigquery.IntegerFieldType},
+			{Name: "at", Type: bigquery.StringFieldType},
+			{Name: "tenant_id", Type: bigquery.StringFieldType},
+		}},
+		{tenant: "b", table: b, schema: bigquery.Schema{
+			{Name: "id", Type: bigquery.StringFieldType},
+			{Name: "total", Type: bigquery.NumericFieldType, Precision: 12, Scale: 2},
+		}},
+	})
+	want := "SELECT 'a' AS tenant_id, `id`, `at`, CAST(NULL AS NUMERIC) AS `total` FROM `p.tenant_a.orders`\n" +
+		"UNION ALL\n" +
+		"SELECT 'b' AS tenant_id, SAFE_CAST(`id` AS INT64) AS `id`, CAST(NULL AS STRING) AS `at`, `total` FROM `p.tenant_b.orders`"
+	if got != want {
+		t.Errorf("union SQL:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestConfigFromURL(t *testing.T) {
+	cfg, err := ConfigFromURL("bigquery://my-proj?location=EU&dataset=t_{tenant}&staging=stg&all_tenants=all&ledger=led&mode=ctas&profiles=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Project != "my-proj" || cfg.Location != "EU" || cfg.DatasetTemplate != "t_{tenant}" || cfg.StagingDataset != "stg" ||
+		cfg.AllTenantsDataset != "all" || cfg.LedgerDataset != "led" || cfg.Promotion != PromoteCTAS || !cfg.SkipProfiles || cfg.SkipSchema ||
+		!reflect.DeepEqual(cfg.Labels, map[string]string{"team": "data", "env": "dev"}) || len(cfg.ClientOptions) != 2 {
+		t.Errorf("config %+v", cfg)
+	}
+	for _, bad := range []string{"bigquery://", "postgres://x", "bigquery://p?nope=1", "bigquery://p?profiles=maybe", "bigquery://u:pw@p"} {
+		if _, err := ConfigFromURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{&bigquery.Error{Reason: "backendError"}, true},
+		{&bigquery.Error{Reason: "invalid"}, false},
+		{&googleapi.Error{Code: 503}, true},
+		{&googleapi.Error{Code: 400}, false},
+		{context.Canceled, false},
+		{lake.ErrNotFound, false},
+		{errors.New("connection reset by peer"), true},
+	}
+	for _, c := range cases {
+		if got := retryable(c.err); got != c.want {
+			t.Errorf("retryable(%v) = %v", c.err, got)
+		}
+	}
+}
+
+// fakeAPI is a minimal BigQuery REST API that records what the client
+// sends: job insertions (whose configuration the tests check field by
+// field), dataset patches with their If-Match header. It answers the job
+// lookups from what was inserted, or 404.
+type fakeAPI struct {
+	mu        sync.Mutex
+	jobs      map[string]json.RawMessage // job id → the job as inserted
+	tables    map[string]bool            // tables created
+	inserts   []map[string]any
+	patches   []*http.Request
+	patchBody []map[string]any
+	insertErr int // answer job insertions with this status (after recording the job)
+	etag      string
+}
+
+func newFakeAPI(t *testing.T) (*fakeAPI, *Writer) {
+	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}, etag: "etag-1"}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	w, err := New(context.Background(), Config{
+		Project: "p", Location: "EU", Labels: map[string]string{"env": "test"},
+		ClientOptions: []option.ClientOption{option.WithEndpoint(srv.URL), option.WithoutAuthentication()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return f, w
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	path := strings.TrimPrefix(r.URL.Path, "/bigquery/v2")
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	fail := func(code int, reason string) {
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": reason, "errors": []any{map[string]any{"reason": reason}}}})
+	}
+	switch {
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[2] == "jobs":
+		var job map[string]any
+		json.Unmarshal(body, &job)
+		id := job["jobReference"].(map[string]any)["jobId"].(string)
+		f.inserts = append(f.inserts, job)
+		if _, dup := f.jobs[id]; dup {
+			fail(http.StatusConflict, "duplicate")
+			return
+		}
+		f.jobs[id] = body
+		if f.insertErr != 0 {
+			fail(f.insertErr, "jobInternalError")
+			return
+		}
+		f.writeJob(w, id)
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[2] == "jobs":
+		if _, ok := f.jobs[parts[3]]; !ok {
+			fail(http.StatusNotFound, "notFound")
+			return
+		}
+		f.writeJob(w, parts[3])
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[2] == "datasets":
+		json.NewEncoder(w).Encode(map[string]any{"datasetReference": map[string]any{"projectId": "p", "datasetId": parts[3]},
+			"etag": f.etag, "labels": map[string]any{"env": "test"}})
+	case r.Method == http.MethodPatch && len(parts) == 4 && parts[2] == "datasets":
+		var ds map[string]any
+		json.Unmarshal(body, &ds)
+		f.patches = append(f.patches, r)
+		f.patchBody = append(f.patchBody, ds)
+		if r.Header.Get("If-Match") != f.etag {
+			fail(http.StatusPreconditionFailed, "conditionNotMet")
+			return
+		}
+		f.etag += "+"
+		ds["etag"] = f.etag
+		json.NewEncoder(w).Encode(ds)
+	case r.Method == http.MethodPost && len(parts) == 5 && parts[4] == "tables":
+		key := parts[3] + "." + string(body)
+		if f.tables[key] {
+			fail(http.StatusConflict, "duplicate")
+			return
+		}
+		f.tables[key] = true
+		w.Write(body)
+	default:
+		fail(http.StatusNotImplemented, r.Method+" "+path)
+	}
+}
+
+func (f *fakeAPI) writeJob(w http.ResponseWriter, id string) {
+	var job map[string]any
+	json.Unmarshal(f.jobs[id], &job)
+	job["status"] = map[string]any{"state": "DONE"}
+	job["statistics"] = map[string]any{"load": map[string]any{"outputRows": "7"}}
+	json.NewEncoder(w).Encode(job)
+}
+
+// configOf returns the configuration of the only job inserted.
+func (f *fakeAPI) configOf(t *testing.T, kind string) map[string]any {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.inserts) != 1 {
+		t.Fatalf("%d job insertions, want 1", len(f.inserts))
+	}
+	cfg, ok := f.inserts[0]["configuration"].(map[string]any)[kind].(map[string]any)
+	if !ok {
+		t.Fatalf("job has no %s configuration: %v", kind, f.inserts[0])
+	}
+	return cfg
+}
+
+func wantJSON(t *testing.T, what string, got any, want string) {
+	t.Helper()
+	b, _ := json.Marshal(got)
+	if string(b) != want {
+		t.Errorf("%s = %s, want %s", what, b, want)
+	}
+}
+
+// testManifest is a two-part table on a GCS lake (a memblob bucket that
+// says it is gs://lake/pre/).
+func testManifest(t *testing.T) (*lake.Lake, *lake.Manifest) {
+	lk := lake.NewLake(memblob.OpenBucket(nil), "gs://lake/pre", "gs://lake/pre/")
+	t.Cleanup(func() { lk.Close() })
+	m := &lake.Manifest{FormatVersion: 1, Tenant: "acme", SnapshotID: snap, Tables: []lake.Table{{
+		Name: "orders", Rows: 7,
+		Columns: []lake.Column{
+			{Name: "id", BigQueryType: "INT64"},
+			{Name: "total", BigQueryType: "NUMERIC(12,2)", Nullable: true},
+			{Name: "at", BigQueryType: "TIMESTAMP", Nullable: true},
+		},
+		Files: []lake.File{
+			{Path: lake.PartKey("acme", snap, "orders", 0), Rows: 3},
+			{Path: lake.PartKey("acme", snap, "orders", 1), Rows: 4},
+		},
+	}}}
+	return lk, m
+}
+
+func TestLoadJobConfigurationSent(t *testing.T) {
+	f, w := newFakeAPI(t)
+	lk, m := testManifest(t)
+	tb := &m.Tables[0]
+	schema, err := tableSchema(tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := w.client.Dataset("tenantlake_staging").Table(stagingTableName("acme", snap, "orders", 1))
+	ids, rows, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantID := jobID("p.tenantlake_staging", "acme", snap, "orders", 1, -1)
+	if !reflect.DeepEqual(ids, []string{wantID}) || rows != 7 {
+		t.Errorf("jobs %v rows %d, want [%s] 7", ids, rows, wantID)
+	}
+	wantJSON(t, "jobReference", f.inserts[0]["jobReference"], `{"jobId":"`+wantID+`","location":"EU","projectId":"p"}`)
+	load := f.configOf(t, "load")
+	wantJSON(t, "sourceUris", load["sourceUris"], `["gs://lake/pre/tenant=acme/snapshot=20261121T020304.123Z/table=orders/part-00000.parquet","gs://lake/pre/tenant=acme/snapshot=20261121T020304.123Z/table=orders/part-00001.parquet"]`)
+	wantJSON(t, "sourceFormat", load["sourceFormat"], `"PARQUET"`)
+	wantJSON(t, "decimalTargetTypes", load["decimalTargetTypes"], `["NUMERIC","BIGNUMERIC"]`)
+	wantJSON(t, "parquetOptions", load["parquetOptions"], `{"enableListInference":true}`)
+	wantJSON(t, "writeDisposition", load["writeDisposition"], `"WRITE_TRUNCATE"`)
+	wantJSON(t, "createDisposition", load["createDisposition"], `"CREATE_NEVER"`)
+	wantJSON(t, "autodetect", load["autodetect"], `null`)
+	wantJSON(t, "destinationTable", load["destinationTable"], `{"datasetId":"tenantlake_staging","projectId":"p","tableId":"acme__20261121t020304123z__a1__orders"}`)
+	wantJSON(t, "schema", load["schema"], `{"fields":[{"mode":"REQUIRED","name":"id","type":"INTEGER"},{"name":"total","precision":"12","scale":"2","type":"NUMERIC"},{"name":"at","type":"TIMESTAMP"}]}`)
+	wantJSON(t, "labels", f.inserts[0]["configuration"].(map[string]any)["labels"], `{"env":"test"}`)
+
+	// A redelivery finds the job by its id and inserts nothing.
+	if _, _, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.inserts) != 1 {
+		t.Errorf("redelivery inserted %d jobs, want none", len(f.inserts)-1)
+	}
+}
+
+func TestCopyJobConfigurationSent(t *testing.T) {
+	f, w := newFakeAPI(t)
+	src := w.client.Dataset("tenantlake_staging").Table("acme__x__a1__orders")
+	dst := w.client.Dataset("tenant_acme").Table("orders")
+	req := writers.Request{Tenant: "acme", SnapshotID: snap, Reason: writers.ReasonScheduled}
+	id, err := w.promote(context.Background(), src, dst, req, "orders", "l1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != promoteJobID("p.tenant_acme", "acme", snap, "orders", "l1") {
+		t.Errorf("promotion job id %s", id)
+	}
+	cp := f.configOf(t, "copy")
+	wantJSON(t, "sourceTables", cp["sourceTables"], `[{"datasetId":"tenantlake_staging","projectId":"p","tableId":"acme__x__a1__orders"}]`)
+	wantJSON(t, "destinationTable", cp["destinationTable"], `{"datasetId":"tenant_acme","projectId":"p","tableId":"orders"}`)
+	wantJSON(t, "writeDisposition", cp["writeDisposition"], `"WRITE_TRUNCATE"`)
+	wantJSON(t, "createDisposition", cp["createDisposition"], `"CREATE_IF_NEEDED"`)
+	wantJSON(t, "jobId", f.inserts[0]["jobReference"].(map[string]any)["jobId"], `"`+id+`"`)
+}
+
+func TestCTASStatement(t *testing.T) {
+	src := &bigquery.Table{ProjectID: "p", DatasetID: "stg", TableID: "acme__x__a1__orders"}
+	dst := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_acme", TableID: "orders"}
+	want := "CREATE OR REPLACE TABLE `p.tenant_acme.orders` AS SELECT * FROM `p.stg.acme__x__a1__orders`"
+	if got := ctasSQL(src, dst); got != want {
+		t.Errorf("ctas: %s", got)
+	}
+}
+
+// A job id BigQuery already knows, inserted by a concurrent delivery: the
+// insert answers 409 (the emulator: 400) and runJob attaches to the job.
+func TestRunJobAttachesOnConflict(t *testing.T) {
+	for _, code := range []int{http.StatusConflict, http.StatusBadRequest} {
+		f, w := newFakeAPI(t)
+		f.insertErr = code
+		src := w.client.Dataset("s").Table("a")
+		dst := w.client.Dataset("d").Table("b")
+		attached, status, err := w.runJob(context.Background(), "job1", func(ctx context.Context) (*bigquery.Job, error) {
+			c := dst.CopierFrom(src)
+			c.JobID = "job1"
+			return c.Run(ctx)
+		})
+		if err != nil || !attached || status == nil || status.State != bigquery.Done {
+			t.Errorf("insert answered %d: attached %v, status %v, err %v", code, attached, status, err)
+		}
+	}
+	// An insert that fails with no job behind it is an error.
+	_, w := newFakeAPI(t)
+	_, _, err := w.runJob(context.Background(), "job2", func(ctx context.Context) (*bigquery.Job, error) {
+		return nil, &googleapi.Error{Code: 400, Message: "bad"}
+	})
+	if err == nil {
+		t.Error("a failed insert with no job was not an error")
+	}
+}
+
+// The live record changes only under the etag read: If-Match is sent, the
+// configured labels are sent with the live labels, and a changed etag
+// fails the claim.
+func TestClaimIsCompareAndSwap(t *testing.T) {
+	f, w := newFakeAPI(t)
+	ds := w.client.Dataset("tenant_acme")
+	req := writers.Request{Tenant: "acme", SnapshotID: snap, Reason: writers.ReasonScheduled}
+	md, err := w.claim(context.Background(), ds, req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.patches[0].Header.Get("If-Match"); got != "etag-1" {
+		t.Errorf("If-Match %q, want etag-1", got)
+	}
+	wantJSON(t, "labels", f.patchBody[0]["labels"], `{"env":"test","tenantlake_live":"20261121t020304123z","tenantlake_state":"promoting","tenantlake_tenant":"acme"}`)
+	if md.ETag != "etag-1+" {
+		t.Errorf("etag after claim %q", md.ETag)
+	}
+	// Another writer changes the dataset between our read and our update.
+	if _, err := ds.Update(context.Background(), labelUpdate(nil, "acme", snap, stateLive), "stale-etag"); err == nil {
+		t.Error("an update under a stale etag succeeded")
+	}
+	// A claim whose starting live snapshot is no longer live fails.
+	if _, err := w.claim(context.Background(), ds, req, "20250101T000000.000Z"); err == nil {
+		t.Error("claim succeeded although the live snapshot changed")
+	}
+}
