@@ -207,4 +207,3 @@ func TestLoadStreamedFromLocalLake(t *testing.T) {
 		t.Fatalf("empty_table has rows: %v", got)
 	}
 }
-

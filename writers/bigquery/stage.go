@@ -16,10 +16,16 @@ import (
 // loads it again.
 var errStagingGone = errors.New("staging table of a finished attempt no longer exists")
 
+// errRestage: a staged table that an earlier delivery loaded failed
+// validation; the next attempt stages it afresh.
+var errRestage = errors.New("table staged by an earlier delivery failed validation")
+
 // stageTable loads table t of snapshot m into a fresh staging table and
 // validates it. Attempts are numbered from 1; a redelivered request walks
 // the same attempts and attaches to their jobs. A failed attempt is retried
-// under the next attempt id when retryable says so, up to MaxAttempts.
+// under the next attempt id when retryable says so, up to MaxAttempts; so is
+// an attempt whose staging table has expired, or whose table, staged by an
+// earlier delivery, does not validate.
 func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table) (*bigquery.Table, writers.TableResult, error) {
 	res := writers.TableResult{Table: t.Name, SourceRows: t.Rows}
 	for _, f := range t.Files {
@@ -31,7 +37,7 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 	}
 	for attempt := 1; ; attempt++ {
 		st := w.client.Dataset(w.cfg.StagingDataset).Table(stagingTableName(m.Tenant, m.SnapshotID, t.Name, attempt))
-		jobs, jobRows, err := w.loadAttempt(ctx, lk, m, t, schema, st, attempt)
+		jobs, jobRows, attached, err := w.loadAttempt(ctx, lk, m, t, schema, st, attempt)
 		res.Jobs = append(res.Jobs, jobs...)
 		var md *bigquery.TableMetadata
 		if err == nil {
@@ -42,11 +48,18 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 		}
 		if err == nil {
 			res.Checks, res.TargetRows, err = w.validate(ctx, st, md, t, schema, jobRows)
+			if err == nil && attached && failedChecks([]writers.TableResult{res}) != "" && attempt < w.cfg.MaxAttempts {
+				// A table staged by an earlier delivery is trusted only if it
+				// validates: that delivery may have been cut off mid-upload
+				// (the emulator records an upload's job before reading its
+				// data). Stage it again rather than quarantine on its strength.
+				err = errRestage
+			}
 			if err == nil {
 				return st, res, nil
 			}
 		}
-		if !(errors.Is(err, errStagingGone) || retryable(err)) || attempt >= w.cfg.MaxAttempts {
+		if !(errors.Is(err, errStagingGone) || errors.Is(err, errRestage) || retryable(err)) || attempt >= w.cfg.MaxAttempts {
 			return nil, res, fmt.Errorf("attempt %d: %w", attempt, err)
 		}
 	}
@@ -55,9 +68,10 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 // loadAttempt runs the load jobs of one attempt into st: one job from the
 // parts' gs:// URIs when the lake is on GCS, else one job per part, streamed
 // through the load API. It creates st first, with the manifest's schema, so
-// that an empty table keeps its columns. It returns the job ids and the rows
-// the jobs reported loading (-1 when a job reported no statistics).
-func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table, schema bigquery.Schema, st *bigquery.Table, attempt int) ([]string, int64, error) {
+// that an empty table keeps its columns. It returns the job ids, the rows
+// the jobs reported loading (-1 when a job reported no statistics) and
+// whether any job was an earlier delivery's.
+func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table, schema bigquery.Schema, st *bigquery.Table, attempt int) (ids []string, rows int64, attachedAny bool, _ error) {
 	scope := w.cfg.Project + "." + w.cfg.StagingDataset
 	var uris []string
 	for _, f := range t.Files {
@@ -102,10 +116,8 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 	err := st.Create(ctx, &bigquery.TableMetadata{Schema: schema})
 	created := err == nil
 	if err != nil && !isAlreadyExists(err) {
-		return nil, 0, fmt.Errorf("create staging table %s.%s: %w", st.DatasetID, st.TableID, err)
+		return nil, 0, false, fmt.Errorf("create staging table %s.%s: %w", st.DatasetID, st.TableID, err)
 	}
-	var ids []string
-	var rows int64
 	for _, s := range steps {
 		ids = append(ids, s.id)
 		attached, status, err := w.runJob(ctx, s.id, func(ctx context.Context) (*bigquery.Job, error) {
@@ -124,19 +136,20 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 			return job, err
 		})
 		if err != nil {
-			return ids, 0, err
+			return ids, 0, attachedAny, err
 		}
 		if attached && created {
 			// The job ran before, into a table that has expired since.
-			return ids, 0, errStagingGone
+			return ids, 0, true, errStagingGone
 		}
+		attachedAny = attachedAny || attached
 		if ls, ok := loadStatistics(status); ok && rows >= 0 {
 			rows += ls.OutputRows
 		} else {
 			rows = -1
 		}
 	}
-	return ids, rows, nil
+	return ids, rows, attachedAny, nil
 }
 
 func loadStatistics(s *bigquery.JobStatus) (*bigquery.LoadStatistics, bool) {

@@ -373,9 +373,9 @@ func TestLoadJobConfigurationSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := w.client.Dataset("tenantlake_staging").Table(stagingTableName("acme", snap, "orders", 1))
-	ids, rows, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1)
-	if err != nil {
-		t.Fatal(err)
+	ids, rows, attached, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1)
+	if err != nil || attached {
+		t.Fatalf("attached %v, err %v", attached, err)
 	}
 	wantID := jobID("p.tenantlake_staging", "acme", snap, "orders", 1, -1)
 	if !reflect.DeepEqual(ids, []string{wantID}) || rows != 7 {
@@ -395,8 +395,8 @@ func TestLoadJobConfigurationSent(t *testing.T) {
 	wantJSON(t, "labels", f.inserts[0]["configuration"].(map[string]any)["labels"], `{"env":"test"}`)
 
 	// A redelivery finds the job by its id and inserts nothing.
-	if _, _, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1); err != nil {
-		t.Fatal(err)
+	if _, _, attached, err := w.loadAttempt(context.Background(), lk, m, tb, schema, st, 1); err != nil || !attached {
+		t.Fatalf("redelivery: attached %v, err %v", attached, err)
 	}
 	if len(f.inserts) != 1 {
 		t.Errorf("redelivery inserted %d jobs, want none", len(f.inserts)-1)
