@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/tenant"
+	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/postgres"
+)
+
+var loadFlags struct {
+	tenant   string
+	snapshot string
+	at       string
+	latest   bool
+	target   string
+	reason   string
+}
+
+var loadCmd = &cobra.Command{
+	Use:   "load --tenant T (--snapshot S | --at TIME | --latest) [--target URL] [--reason R]",
+	Short: "Load one of a tenant's snapshots from the lake into a warehouse, validated, then live",
+	Long: `load loads one committed snapshot of a tenant into a target: into staging, then
+validated against the snapshot's manifest (row counts; column profiles and schema
+unless switched off), then promoted so it is live. On a validation failure nothing
+is promoted (quarantined) and the live tables stay as they were.
+
+Which snapshot: --snapshot ID, --latest, or --at TIME (the newest snapshot at or
+before TIME: RFC 3339, a date YYYY-MM-DD meaning the end of that day in UTC, or a
+snapshot id). --at is a replay: it replaces a newer live snapshot on purpose. A
+manual or scheduled load of a snapshot older than the live one is skipped as
+stale; loading the live snapshot again changes nothing (already-live).
+
+The reason defaults to replay with --at and manual otherwise; --reason overrides.
+
+Targets (--target, or the environment variable TENANTLAKE_TARGET):
+  postgres://user@host:port/db?...   a PostgreSQL warehouse: one schema per tenant
+      (tenant_<id>), all_tenants views, the tenantlake.live and tenantlake.loads
+      tables. Options in the query, removed before connecting:
+        profile_check=false     skip the column profile checks
+        schema_check=false      skip the schema check
+        schema_template=T       live schema name, {tenant} replaced (tenant_{tenant})
+        staging_template=T      staging schema name (tenantlake_staging_{tenant})
+        all_tenants_schema=S    the all-tenants views' schema (all_tenants)
+        name=N                  the target's name in outcomes and the lake's ledger (postgres)
+  Passwords belong in PGPASSWORD or ~/.pgpass rather than in the URL.
+
+Exits non-zero when the load failed or was quarantined.`,
+	Example: `  tenantlake load --tenant acme --latest --target postgres://localhost:5432/warehouse
+  tenantlake load --tenant acme --at 2026-11-21T02:00:00Z --target postgres://localhost/warehouse
+  tenantlake load --tenant acme --snapshot 20261121T020304.123Z --reason manual --json`,
+	Args: cobra.NoArgs,
+	RunE: runLoad,
+}
+
+func init() {
+	f := loadCmd.Flags()
+	f.StringVar(&loadFlags.tenant, "tenant", "", "tenant id (required)")
+	f.StringVar(&loadFlags.snapshot, "snapshot", "", "snapshot id to load")
+	f.StringVar(&loadFlags.at, "at", "", "replay the newest snapshot at or before this time")
+	f.BoolVar(&loadFlags.latest, "latest", false, "load the newest snapshot")
+	f.StringVar(&loadFlags.target, "target", envOr("TENANTLAKE_TARGET", ""), "target URL, e.g. postgres://host/db (env TENANTLAKE_TARGET)")
+	f.StringVar(&loadFlags.reason, "reason", "", "scheduled, manual or replay (default: replay with --at, else manual)")
+	must(loadCmd.MarkFlagRequired("tenant"))
+	loadCmd.MarkFlagsMutuallyExclusive("snapshot", "at", "latest")
+	loadCmd.MarkFlagsOneRequired("snapshot", "at", "latest")
+	root.AddCommand(loadCmd)
+}
+
+func runLoad(cmd *cobra.Command, _ []string) error {
+	ctx := cmd.Context()
+	f := loadFlags
+	if err := tenant.ValidateID(f.tenant); err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if f.target == "" {
+		return errors.New("load: no target: give --target URL or set TENANTLAKE_TARGET")
+	}
+	reason := f.reason
+	if reason == "" {
+		reason = writers.ReasonManual
+		if f.at != "" {
+			reason = writers.ReasonReplay
+		}
+	}
+	return withLake(ctx, func(lk *lake.Lake) error {
+		w, err := openTarget(ctx, f.target)
+		if err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		id, err := resolveSnapshot(ctx, lk, f.tenant, f.snapshot, f.at, f.latest)
+		if err != nil {
+			return errors.Join(fmt.Errorf("load: %w", err), w.Close())
+		}
+		out, lerr := w.Load(ctx, lk, writers.Request{Tenant: f.tenant, SnapshotID: id, Reason: reason, RequestID: "cli"})
+		if cerr := w.Close(); cerr != nil {
+			lerr = errors.Join(lerr, fmt.Errorf("close target %s: %w", w.Target(), cerr))
+		}
+		if out != nil {
+			if err := printOutcome(cmd.OutOrStdout(), out); err != nil {
+				return errors.Join(lerr, err)
+			}
+		}
+		if lerr != nil {
+			return lerr
+		}
+		if out.Outcome == writers.OutcomeQuarantined || out.Outcome == writers.OutcomeFailed {
+			return fmt.Errorf("load %s/%s: %s: %s", out.Tenant, out.SnapshotID, out.Outcome, out.Message)
+		}
+		return nil
+	})
+}
+
+// resolveSnapshot picks the snapshot id from exactly one of id, at and latest.
+func resolveSnapshot(ctx context.Context, lk *lake.Lake, tenantID, id, at string, latest bool) (string, error) {
+	switch {
+	case id != "":
+		if _, err := lake.ParseSnapshotID(id); err != nil {
+			return "", err
+		}
+		return id, nil
+	case at != "":
+		t, err := lake.ParseAsOf(at)
+		if err != nil {
+			return "", err
+		}
+		s, err := lk.Resolve(ctx, tenantID, t)
+		if err != nil {
+			return "", err
+		}
+		return s.SnapshotID, nil
+	case latest:
+		s, err := lk.Latest(ctx, tenantID)
+		if err != nil {
+			return "", err
+		}
+		return s.SnapshotID, nil
+	}
+	return "", errors.New("give one of --snapshot, --at or --latest")
+}
+
+// openTarget opens the write strategy for a target URL, by scheme. Each
+// write strategy is one case here.
+func openTarget(ctx context.Context, target string) (writers.Writer, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("target URL: %w", err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		return openPostgresTarget(ctx, u)
+	}
+	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres://)", u.Redacted(), u.Scheme)
+}
+
+// openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
+// the query are documented in load's help and removed before connecting.
+func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error) {
+	cfg := postgres.Config{}
+	q := u.Query()
+	for key, set := range map[string]func(string) error{
+		"profile_check":      func(v string) (err error) { cfg.SkipProfile, err = skipFlag(v); return },
+		"schema_check":       func(v string) (err error) { cfg.SkipSchema, err = skipFlag(v); return },
+		"schema_template":    func(v string) error { cfg.SchemaTemplate = v; return nil },
+		"staging_template":   func(v string) error { cfg.StagingTemplate = v; return nil },
+		"all_tenants_schema": func(v string) error { cfg.AllTenantsSchema = v; return nil },
+		"name":               func(v string) error { cfg.Name = v; return nil },
+	} {
+		if !q.Has(key) {
+			continue
+		}
+		if err := set(q.Get(key)); err != nil {
+			return nil, fmt.Errorf("target %s: %s: %w", u.Redacted(), key, err)
+		}
+		q.Del(key)
+	}
+	conn := *u
+	conn.RawQuery = q.Encode()
+	cfg.URL = conn.String()
+	return postgres.New(ctx, cfg)
+}
+
+// skipFlag reads a check switch ("true" keeps the check, "false" skips it).
+func skipFlag(v string) (bool, error) {
+	on, err := strconv.ParseBool(v)
+	return !on, err
+}
+
+// printOutcome prints a load's outcome: JSON with --json, else a summary and
+// one line per table.
+func printOutcome(w io.Writer, out *writers.Outcome) error {
+	if g.json {
+		return printJSON(w, out)
+	}
+	fmt.Fprintf(w, "tenant %s snapshot %s → %s (%s): %s\n", out.Tenant, out.SnapshotID, out.Target, out.Reason, out.Outcome)
+	live := out.Live
+	if live == "" {
+		live = "none"
+	}
+	if out.PreviousLive != "" && out.PreviousLive != out.Live {
+		live += " (was " + out.PreviousLive + ")"
+	}
+	fmt.Fprintf(w, "live: %s\n", live)
+	if out.Message != "" {
+		fmt.Fprintf(w, "note: %s\n", out.Message)
+	}
+	fmt.Fprintf(w, "load: %s in %s\n", out.LoadID, out.FinishedAt.Sub(out.StartedAt).Round(1e6))
+	if len(out.Tables) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TABLE\tSOURCE ROWS\tLAKE ROWS\tTARGET ROWS\tCHECKS")
+	for _, t := range out.Tables {
+		ok, failed := 0, []string{}
+		for _, c := range t.Checks {
+			if c.OK {
+				ok++
+			} else {
+				failed = append(failed, fmt.Sprintf("%s (expected %s, got %s)", c.Name, c.Expected, c.Actual))
+			}
+		}
+		checks := fmt.Sprintf("%d/%d ok", ok, len(t.Checks))
+		if len(failed) > 0 {
+			checks += "; FAILED: " + strings.Join(failed, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", t.Table, t.SourceRows, t.LakeRows, t.TargetRows, checks)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantlake/tenantlake/internal/pgtest"
+	"github.com/tenantlake/tenantlake/lake"
+	readerpg "github.com/tenantlake/tenantlake/readers/postgres"
+	"github.com/tenantlake/tenantlake/tenant"
+	"github.com/tenantlake/tenantlake/writers"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestLoad reads a tenant twice with the real reader, then loads with the
+// command: latest, again (already-live), at the first snapshot's time
+// (replay), and the latest once more with the default reason.
+func TestLoad(t *testing.T) {
+	ctx := context.Background()
+	src, warehouse := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	lakeURL := "file://" + t.TempDir()
+	exec := func(stmts ...string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		for _, s := range stmts {
+			if _, err := conn.Exec(ctx, s); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+	}
+	read := func() *lake.Manifest {
+		t.Helper()
+		lk, err := lake.Open(ctx, lakeURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lk.Close()
+		m, err := readerpg.New(readerpg.Options{}).Read(ctx, lk, tenant.Tenant{ID: "acme", Connection: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		return m
+	}
+	exec(`CREATE TABLE orders (id bigint PRIMARY KEY, total numeric(10,2))`, `INSERT INTO orders VALUES (1, 9.99), (2, 20)`)
+	first := read()
+	exec(`INSERT INTO orders VALUES (3, 1.5)`)
+	second := read()
+
+	load := func(args ...string) writers.Outcome {
+		t.Helper()
+		args = append([]string{"load", "--json", "--lake", lakeURL, "--target", warehouse, "--tenant", "acme"}, args...)
+		var out writers.Outcome
+		if err := json.Unmarshal([]byte(mustExecute(t, args...)), &out); err != nil {
+			t.Fatalf("tenantlake %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	if o := load("--latest"); o.Outcome != writers.OutcomeLoaded || o.Live != second.SnapshotID || o.Reason != writers.ReasonManual {
+		t.Fatalf("load --latest: %+v", o)
+	}
+	if o := load("--latest"); o.Outcome != writers.OutcomeAlreadyLive {
+		t.Fatalf("load --latest again: %+v", o)
+	}
+	if o := load("--snapshot", first.SnapshotID); o.Outcome != writers.OutcomeStale || o.Live != second.SnapshotID {
+		t.Fatalf("manual load of an older snapshot: %+v", o)
+	}
+	o := load("--at", first.StartedAt.Add(time.Millisecond/2).Format(time.RFC3339Nano))
+	if o.Outcome != writers.OutcomeLoaded || o.SnapshotID != first.SnapshotID || o.Reason != writers.ReasonReplay || o.PreviousLive != second.SnapshotID {
+		t.Fatalf("load --at the first snapshot: %+v", o)
+	}
+
+	conn, err := pgx.Connect(ctx, warehouse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	var tenants string
+	if err := conn.QueryRow(ctx, `SELECT count(*), string_agg(DISTINCT tenant_id, ',') FROM all_tenants.orders`).Scan(&n, &tenants); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || tenants != "acme" {
+		t.Errorf("all_tenants.orders after the replay: %d rows of tenants %q; want 2 rows of acme", n, tenants)
+	}
+
+	human := mustExecute(t, "load", "--lake", lakeURL, "--target", warehouse, "--tenant", "acme", "--latest")
+	for _, want := range []string{"acme", second.SnapshotID, "loaded", "orders", "3"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("human output lacks %q:\n%s", want, human)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	lakeURL := "file://" + t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tenant", "acme", "--latest", "--target", "mysql://x/y"}, "unknown scheme"},
+		{[]string{"--tenant", "Bad", "--latest", "--target", "postgres://x/y"}, "invalid tenant id"},
+		{[]string{"--tenant", "acme", "--latest", "--snapshot", "20261121T020304.123Z", "--target", "postgres://x/y"}, "none of the others"},
+		{[]string{"--tenant", "acme", "--target", "postgres://x/y"}, "at least one of the flags"},
+		{[]string{"--tenant", "acme", "--latest", "--target", pgtest.NewDatabase(t)}, "no committed snapshot"},
+	} {
+		_, err := execute(t, append([]string{"load", "--lake", lakeURL}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("load %s: error %v, want one containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
