@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+	"github.com/tenantlake/tenantlake/lake"
+)
+
+// table is one source table being read.
+type table struct {
+	oid     uint32
+	schema  string
+	relname string
+	relkind byte
+	size    int64 // bytes on disk, for splitting
+	name    string
+	cols    []column
+	key     []int // indexes in cols of the primary key, in key order
+	useCtid bool  // no primary key: the ctid is fetched to name bad rows
+	pschema *parquet.Schema
+	ranges  []readRange
+
+	mu       sync.Mutex // guards the fields below, filled in by the workers
+	nextPart int
+	files    []lake.File
+	rows     int64
+	profiles []profile
+}
+
+// source is the table's name as PostgreSQL spells it, quoted where needed.
+func (t *table) source() string { return pgx.Identifier{t.schema, t.relname}.Sanitize() }
+
+// readRange is one range of a table read by one worker into its own parts.
+type readRange struct {
+	from  string // FROM clause target
+	where string // "" or " WHERE ..."
+	size  int64  // estimated bytes, for scheduling the largest first
+}
+
+// listTables lists every ordinary and partitioned (root) table the role may
+// read, in schema and name order (byte order).
+func listTables(ctx context.Context, conn *pgx.Conn) ([]*table, error) {
+	rows, err := conn.Query(ctx, `
+SELECT c.oid, n.nspname, c.relname, c.relkind::text,
+       CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) ELSE 0 END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	var out []*table
+	for rows.Next() {
+		t := &table{}
+		var kind string
+		if err := rows.Scan(&t.oid, &t.schema, &t.relname, &kind, &t.size); err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		t.relkind = kind[0]
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	return out, nil
+}
+
+// describe loads the table's columns, resolving domains to their base types,
+// and its primary key. Policies are keyed "schema.table.column".
+func describe(ctx context.Context, conn *pgx.Conn, t *table, policies map[string]Policy) error {
+	rows, err := conn.Query(ctx, `
+WITH RECURSIVE base(attnum, oid, typmod, depth) AS (
+    SELECT a.attnum, a.atttypid, a.atttypmod, 0
+    FROM pg_attribute a
+    WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+    SELECT b.attnum, ty.typbasetype, CASE WHEN b.typmod = -1 THEN ty.typtypmod ELSE b.typmod END, b.depth + 1
+    FROM base b JOIN pg_type ty ON ty.oid = b.oid
+    WHERE ty.typtype = 'd'
+)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       b.oid, b.typmod, ty.typcategory::text, ty.typtype::text
+FROM pg_attribute a
+JOIN base b ON b.attnum = a.attnum
+JOIN pg_type ty ON ty.oid = b.oid
+WHERE a.attrelid = $1 AND ty.typtype <> 'd'
+ORDER BY a.attnum`, t.oid)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	t.cols = nil
+	for rows.Next() {
+		var (
+			c            column
+			notNull      bool
+			oid          uint32
+			typmod       int32
+			cat, typtype string
+		)
+		if err := rows.Scan(&c.source, &c.sourceType, &notNull, &oid, &typmod, &cat, &typtype); err != nil {
+			return fmt.Errorf("describe: %w", err)
+		}
+		c.nullable = !notNull
+		c.policy = policies[t.schema+"."+t.relname+"."+c.source]
+		if c.policy == PolicyNull {
+			c.nullable = true
+		}
+		c.classify(oid, typmod, cat[0], typtype[0])
+		t.cols = append(t.cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	names := make([]string, len(t.cols))
+	for i := range t.cols {
+		names[i] = t.cols[i].source
+	}
+	for i, n := range uniqueNames(names) {
+		t.cols[i].name = n
+	}
+
+	rows, err = conn.Query(ctx, `
+SELECT a.attname
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = $1 AND i.indisprimary
+ORDER BY k.ord`, t.oid)
+	if err != nil {
+		return fmt.Errorf("primary key: %w", err)
+	}
+	keyNames, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("primary key: %w", err)
+	}
+	t.key = nil
+	for _, k := range keyNames {
+		for i := range t.cols {
+			if t.cols[i].source == k {
+				t.key = append(t.key, i)
+			}
+		}
+	}
+	t.useCtid = len(t.key) == 0
+	return nil
+}
+
+// planRanges splits the table into ranges: a partitioned table into its
+// leaf partitions (when the role may read each), and every ordinary table or
+// leaf bigger than splitBytes into ctid block ranges of about splitBytes.
+func planRanges(ctx context.Context, conn *pgx.Conn, t *table, splitBytes int64) error {
+	type rel struct {
+		schema, name string
+		size         int64
+	}
+	var rels []rel
+	if t.relkind == 'p' {
+		rows, err := conn.Query(ctx, `
+SELECT n.nspname, c.relname, pg_relation_size(c.oid), has_table_privilege(c.oid, 'SELECT')
+FROM pg_partition_tree($1) p
+JOIN pg_class c ON c.oid = p.relid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE p.isleaf AND c.relkind = 'r'
+ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
+		if err != nil {
+			return fmt.Errorf("partitions: %w", err)
+		}
+		readable := true
+		for rows.Next() {
+			var r rel
+			var ok bool
+			if err := rows.Scan(&r.schema, &r.name, &r.size, &ok); err != nil {
+				return fmt.Errorf("partitions: %w", err)
+			}
+			readable = readable && ok
+			rels = append(rels, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("partitions: %w", err)
+		}
+		var leafCount int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_partition_tree($1) WHERE isleaf`, t.oid).Scan(&leafCount); err != nil {
+			return fmt.Errorf("partitions: %w", err)
+		}
+		if !readable || leafCount != len(rels) {
+			// Leaves the role may not read directly, or foreign partitions:
+			// read through the parent.
+			t.ranges = []readRange{{from: t.source()}}
+			return nil
+		}
+	} else {
+		rels = []rel{{t.schema, t.relname, t.size}}
+	}
+	var blockSize int64
+	if err := conn.QueryRow(ctx, `SELECT current_setting('block_size')::bigint`).Scan(&blockSize); err != nil {
+		return fmt.Errorf("block size: %w", err)
+	}
+	t.ranges = nil
+	for _, r := range rels {
+		from := "ONLY " + pgx.Identifier{r.schema, r.name}.Sanitize()
+		n := int64(1)
+		if splitBytes > 0 && r.size > splitBytes {
+			n = (r.size + splitBytes - 1) / splitBytes
+		}
+		blocks := r.size / blockSize
+		if n == 1 || blocks < n {
+			t.ranges = append(t.ranges, readRange{from: from, size: r.size})
+			continue
+		}
+		// Block boundaries; the first range is open below and the last open
+		// above, so rows added past the estimate are never missed.
+		for i := int64(0); i < n; i++ {
+			var conds []string
+			if i > 0 {
+				conds = append(conds, fmt.Sprintf("ctid >= '(%d,0)'::tid", blocks*i/n))
+			}
+			if i < n-1 {
+				conds = append(conds, fmt.Sprintf("ctid < '(%d,0)'::tid", blocks*(i+1)/n))
+			}
+			t.ranges = append(t.ranges, readRange{from: from, where: " WHERE " + strings.Join(conds, " AND "), size: r.size / n})
+		}
+	}
+	if len(t.ranges) == 0 {
+		t.ranges = []readRange{{from: t.source()}} // a partitioned table without partitions
+	}
+	return nil
+}

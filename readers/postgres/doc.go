@@ -1,0 +1,52 @@
+// Package postgres is the PostgreSQL read strategy: it reads one tenant's
+// database in one consistent snapshot and writes it to the lake as Parquet
+// parts plus a manifest, committed last.
+//
+// # Snapshot
+//
+// Read opens a read-only REPEATABLE READ transaction, exports its snapshot
+// (pg_export_snapshot) and reads every table through Options.Parallel worker
+// connections that import it (SET TRANSACTION SNAPSHOT), so all tables and all
+// ranges of a table see the same instant. The snapshot id is the start of that
+// transaction. The manifest records the server version, pg_current_snapshot()
+// and the WAL LSN.
+//
+// # Tables
+//
+// Every ordinary and partitioned table the role can SELECT, outside the
+// system schemas, filtered by the tenant's include and exclude patterns
+// (path.Match on "schema.table"). A partitioned table is one table (read leaf
+// by leaf when the role may read each leaf). Tables without columns are listed
+// in Manifest.Skipped. Tables of schema public are named by their table name,
+// others "schema_table"; table and column names are mapped to lower-case
+// [a-z0-9_] names of at most 63 bytes, collisions resolved with "_2", "_3", ...
+// in source order.
+//
+// # Types
+//
+// docs/types.md is the mapping from PostgreSQL to Parquet to BigQuery types,
+// and the definition of the profile figures. A value its Parquet type cannot
+// carry exactly fails the read with an error naming tenant, table, column and
+// row key, unless Options.Policies says otherwise for that column.
+//
+// # Streaming
+//
+// Rows are fetched in PostgreSQL's binary format where it is exact (text
+// output otherwise) and written as they arrive: row groups and parts are
+// bounded by Options.RowGroupBytes and Options.PartBytes, pages are compressed
+// with zstd. Tables larger than Options.SplitBytes are split into ctid ranges,
+// each written as its own parts. The first range of every table writes at
+// least one part, so an empty table has one zero-row part with the full schema.
+//
+// # Failure
+//
+// On any error (a bad value, a lost connection, a cancelled ctx) Read returns
+// an error naming the tenant and table, aborts the part being uploaded and
+// writes no manifest; parts already written are orphans for lake GC.
+//
+// # Reading parts back
+//
+// Parts are plain Parquet files; read them with parquet-go's generic reader
+// (parquet.OpenFile on lake.Lake.OpenPart, then ReadRows) or arrow-go's
+// pqarrow. Column order in a part is the manifest's column order.
+package postgres

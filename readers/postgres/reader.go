@@ -1,0 +1,467 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/readers"
+	"github.com/tenantlake/tenantlake/tenant"
+)
+
+// Policy says what to do with a column's values that its Parquet type cannot
+// carry exactly (docs/types.md). The zero value fails the read.
+type Policy string
+
+const (
+	// PolicyFail fails the read, naming tenant, table, column and row key.
+	PolicyFail Policy = ""
+	// PolicyNull writes NULL instead of such a value; the column becomes
+	// nullable and its manifest entry says "null".
+	PolicyNull Policy = "null"
+	// PolicyString carries the whole column as PostgreSQL's text output
+	// (BigQuery STRING), so every value fits; arrays and composites stay JSON.
+	PolicyString Policy = "string"
+)
+
+// Options configure a Reader. The zero value is usable.
+type Options struct {
+	// Parallel is the number of connections reading at once, each in the same
+	// snapshot. Zero means 2.
+	Parallel int
+	// RowGroupBytes bounds a row group by the bytes of the values received
+	// from PostgreSQL. Zero means 32 MiB.
+	RowGroupBytes int64
+	// PartBytes bounds a part the same way; a range bigger than this is
+	// written as several parts. Zero means 1 GiB.
+	PartBytes int64
+	// SplitBytes: a table (or leaf partition) larger than this on disk is
+	// split into ctid ranges of about this size, read in parallel. Zero means
+	// 128 MiB; negative never splits.
+	SplitBytes int64
+	// Policies maps "schema.table.column" (source names, unquoted) to a
+	// Policy for that column.
+	Policies map[string]Policy
+	// Progress, if set, is called from the reading goroutines, concurrently,
+	// with the rows and bytes read since its last call.
+	Progress func(rows, bytes int64)
+	// ToolVersion is recorded in the manifest.
+	ToolVersion string
+}
+
+// Reader is the PostgreSQL read strategy. It is safe for concurrent use:
+// each Read uses its own connections.
+type Reader struct {
+	opts Options
+}
+
+var _ readers.Reader = (*Reader)(nil)
+
+// New returns a Reader with opts, defaults filled in.
+func New(opts Options) *Reader {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
+	}
+	if opts.RowGroupBytes <= 0 {
+		opts.RowGroupBytes = 32 << 20
+	}
+	if opts.PartBytes <= 0 {
+		opts.PartBytes = 1 << 30
+	}
+	if opts.SplitBytes == 0 {
+		opts.SplitBytes = 128 << 20
+	}
+	return &Reader{opts: opts}
+}
+
+// sessionParams fix every setting that changes PostgreSQL's text output, so
+// results never depend on the server's, the database's or the process's
+// defaults (PGTZ, TZ, DateStyle, ...).
+var sessionParams = map[string]string{
+	"application_name":   "tenantlake",
+	"TimeZone":           "UTC",
+	"DateStyle":          "ISO, YMD",
+	"IntervalStyle":      "postgres",
+	"extra_float_digits": "1",
+	"bytea_output":       "hex",
+	"client_encoding":    "UTF8",
+}
+
+// connect opens one connection to the tenant's database.
+func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
+	dsn, err := t.ResolveConnection()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connection string %s: %w", tenant.Redact(dsn), err)
+	}
+	for k, v := range sessionParams {
+		cfg.RuntimeParams[k] = v
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	return conn, nil
+}
+
+// Read reads every selected table of t in one snapshot and commits it to lk.
+// See readers.Reader for the contract.
+func (r *Reader) Read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lake.Manifest, error) {
+	m, err := r.read(ctx, lk, t)
+	if err != nil {
+		return nil, fmt.Errorf("postgres reader: tenant %s: %w", t.ID, err)
+	}
+	return m, nil
+}
+
+func (r *Reader) read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lake.Manifest, error) {
+	if err := tenant.ValidateID(t.ID); err != nil {
+		return nil, err
+	}
+	conn, err := connect(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	var (
+		exported   string
+		src        = lake.Source{Kind: "postgres"}
+		started    time.Time
+		moneyScale int32
+	)
+	err = conn.QueryRow(ctx, `
+SELECT pg_export_snapshot(), pg_current_snapshot()::text,
+       (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
+       current_setting('server_version'), current_database(), now(),
+       scale(1::numeric::money::numeric)`).Scan(
+		&exported, &src.TxSnapshot, &src.LSN, &src.ServerVersion, &src.Database, &started, &moneyScale)
+	if err != nil {
+		return nil, fmt.Errorf("start snapshot: %w", err)
+	}
+	started = started.UTC().Truncate(time.Millisecond)
+	id := lake.SnapshotID(started)
+
+	m := &lake.Manifest{
+		FormatVersion: lake.FormatVersion,
+		Tenant:        t.ID,
+		SnapshotID:    id,
+		Source:        src,
+		StartedAt:     started,
+		ToolVersion:   r.opts.ToolVersion,
+	}
+	tables, err := r.plan(ctx, conn, t, m, moneyScale)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	snap, err := lk.NewSnapshot(ctx, t.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.readTables(ctx, t, snap, exported, tables); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	for _, tb := range tables {
+		m.Tables = append(m.Tables, tb.manifest())
+	}
+	// The exporting transaction stays open until every worker is done.
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		return nil, fmt.Errorf("snapshot %s: end transaction: %w", id, err)
+	}
+	m.CommittedAt = time.Now().UTC()
+	if err := snap.Commit(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// plan lists, selects, names and describes the tables, and splits them into
+// ranges. Skipped tables go to m.Skipped.
+func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32) ([]*table, error) {
+	all, err := listTables(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var tables []*table
+	for _, tb := range all {
+		if !t.Selects(tb.schema, tb.relname) {
+			continue
+		}
+		if err := describe(ctx, conn, tb, r.opts.Policies); err != nil {
+			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
+		}
+		if len(tb.cols) == 0 {
+			m.Skipped = append(m.Skipped, lake.Skipped{Source: tb.source(), Reason: "table has no columns"})
+			continue
+		}
+		for _, c := range tb.cols {
+			if c.kind == kMoney && moneyScale != 2 {
+				return nil, fmt.Errorf("table %s: column %s: money has %d fraction digits under this lc_monetary; tenantlake carries money as DECIMAL(19,2) only (set a \"string\" policy for the column)", tb.source(), c.source, moneyScale)
+			}
+		}
+		if err := planRanges(ctx, conn, tb, r.opts.SplitBytes); err != nil {
+			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
+		}
+		tb.pschema = parquetSchema(tb)
+		tb.profiles = make([]profile, len(tb.cols))
+		tables = append(tables, tb)
+	}
+	// Destination table names: "table" for schema public, else
+	// "schema_table", made unique in source order.
+	srcs := make([]string, len(tables))
+	for i, tb := range tables {
+		srcs[i] = tb.relname
+		if tb.schema != "public" {
+			srcs[i] = tb.schema + "_" + tb.relname
+		}
+	}
+	for i, n := range uniqueNames(srcs) {
+		tables[i].name = n
+	}
+	return tables, nil
+}
+
+// task is one range of one table.
+type task struct {
+	tb *table
+	rg int // index in tb.ranges
+}
+
+// readTables reads every range of every table with r.opts.Parallel workers,
+// each in its own connection that imports the exported snapshot.
+func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Snapshot, exported string, tables []*table) error {
+	var tasks []task
+	for _, tb := range tables {
+		for i := range tb.ranges {
+			tasks = append(tasks, task{tb, i})
+		}
+	}
+	// Largest first, so a big table's ranges do not trail at the end.
+	sort.SliceStable(tasks, func(i, j int) bool {
+		return tasks[i].tb.ranges[tasks[i].rg].size > tasks[j].tb.ranges[tasks[j].rg].size
+	})
+	workers := min(r.opts.Parallel, len(tasks))
+	g, gctx := errgroup.WithContext(ctx)
+	queue := make(chan task)
+	g.Go(func() error {
+		defer close(queue)
+		for _, tk := range tasks {
+			select {
+			case queue <- tk:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	for range workers {
+		g.Go(func() error {
+			conn, err := connect(gctx, t)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.WithoutCancel(gctx))
+			// SET TRANSACTION SNAPSHOT must come first in the transaction.
+			if _, err := conn.Exec(gctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+				return fmt.Errorf("worker begin: %w", err)
+			}
+			if _, err := conn.Exec(gctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(exported)); err != nil {
+				return fmt.Errorf("worker import snapshot: %w", err)
+			}
+			for tk := range queue {
+				if err := r.readRange(gctx, conn, t, snap, tk); err != nil {
+					return fmt.Errorf("table %s: %w", tk.tb.source(), err)
+				}
+			}
+			if _, err := conn.Exec(gctx, "COMMIT"); err != nil {
+				return fmt.Errorf("worker end transaction: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// batchRows is how many rows are handed to the Parquet writer at once.
+const batchRows = 256
+
+// readRange streams one range of a table into parts.
+func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task) error {
+	tb := tk.tb
+	rg := tb.ranges[tk.rg]
+	exprs := make([]string, 0, len(tb.cols)+1)
+	formats := make([]int16, 0, len(tb.cols)+1)
+	for i := range tb.cols {
+		exprs = append(exprs, tb.cols[i].selectExpr())
+		f := int16(0)
+		if tb.cols[i].binaryResult() {
+			f = 1
+		}
+		formats = append(formats, f)
+	}
+	if tb.useCtid {
+		exprs = append(exprs, "ctid")
+		formats = append(formats, 1)
+	}
+	sql := "SELECT " + strings.Join(exprs, ", ") + " FROM " + rg.from + rg.where
+
+	profiles := make([]profile, len(tb.cols))
+	pw := &partWriter{snap: snap, tb: tb, opts: &r.opts, always: tk.rg == 0}
+	rr := conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, formats)
+
+	batch := make([]parquet.Row, batchRows)
+	for i := range batch {
+		batch[i] = make(parquet.Row, len(tb.cols))
+	}
+	var (
+		arena            []byte
+		n                int
+		rawBytes         int64
+		progRows, progBy int64
+		rowErr           error
+	)
+	for rr.NextRow() {
+		vals := rr.Values()
+		row := batch[n]
+		for i := range tb.cols {
+			c := &tb.cols[i]
+			raw := vals[i]
+			rawBytes += int64(len(raw))
+			if raw == nil {
+				if !c.nullable {
+					rowErr = fmt.Errorf("column %s: NULL in a NOT NULL column, row %s", c.source, rowKey(tb, vals))
+					break
+				}
+				profiles[i].nulls++
+				row[i] = parquet.NullValue().Level(0, 0, i)
+				continue
+			}
+			v, err := c.convert(raw, &profiles[i], &arena)
+			if err != nil {
+				var bad *badValue
+				if errors.As(err, &bad) && c.policy == PolicyNull {
+					profiles[i].nulls++
+					row[i] = parquet.NullValue().Level(0, 0, i)
+					continue
+				}
+				rowErr = fmt.Errorf("column %s: row %s: %w", c.source, rowKey(tb, vals), err)
+				break
+			}
+			def := 0
+			if c.nullable {
+				def = 1
+			}
+			row[i] = v.Level(0, def, i)
+		}
+		if rowErr != nil {
+			break
+		}
+		n++
+		if n == batchRows {
+			if err := pw.write(ctx, batch[:n], rawBytes); err != nil {
+				rowErr = err
+				break
+			}
+			progRows += int64(n)
+			progBy += rawBytes
+			if r.opts.Progress != nil && progRows >= 16*batchRows {
+				r.opts.Progress(progRows, progBy)
+				progRows, progBy = 0, 0
+			}
+			n, rawBytes, arena = 0, 0, arena[:0]
+		}
+	}
+	if rowErr != nil {
+		// Stop the query: closing the connection is the sure way; the worker
+		// fails and its transaction with it.
+		conn.PgConn().Close(context.WithoutCancel(ctx))
+		pw.abort()
+		return rowErr
+	}
+	if _, err := rr.Close(); err != nil {
+		pw.abort()
+		return fmt.Errorf("query: %w", err)
+	}
+	if n > 0 {
+		if err := pw.write(ctx, batch[:n], rawBytes); err != nil {
+			pw.abort()
+			return err
+		}
+		progRows += int64(n)
+		progBy += rawBytes
+	}
+	if err := pw.finish(ctx); err != nil {
+		pw.abort()
+		return err
+	}
+	if r.opts.Progress != nil && progRows > 0 {
+		r.opts.Progress(progRows, progBy)
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.files = append(tb.files, pw.files...)
+	tb.rows += pw.total
+	for i := range profiles {
+		tb.profiles[i].merge(&profiles[i])
+	}
+	return nil
+}
+
+// rowKey renders a row's primary key, or its ctid, for error messages.
+func rowKey(tb *table, vals [][]byte) string {
+	if tb.useCtid {
+		raw := vals[len(tb.cols)]
+		if len(raw) == 6 {
+			return fmt.Sprintf("ctid=(%d,%d)", uint32(raw[0])<<24|uint32(raw[1])<<16|uint32(raw[2])<<8|uint32(raw[3]), uint16(raw[4])<<8|uint16(raw[5]))
+		}
+		return "ctid=?"
+	}
+	names := make([]string, len(tb.key))
+	values := make([]string, len(tb.key))
+	for i, k := range tb.key {
+		names[i] = tb.cols[k].source
+		values[i] = tb.cols[k].display(vals[k])
+	}
+	return "(" + strings.Join(names, ", ") + ")=(" + strings.Join(values, ", ") + ")"
+}
+
+// manifest describes the table for the snapshot's manifest; call it once
+// every range is read.
+func (tb *table) manifest() lake.Table {
+	out := lake.Table{Source: tb.source(), Name: tb.name, Rows: tb.rows}
+	for i := range tb.cols {
+		c := &tb.cols[i]
+		out.Columns = append(out.Columns, lake.Column{
+			Source:       c.source,
+			Name:         c.name,
+			SourceType:   c.sourceType,
+			ParquetType:  c.parquetType(),
+			BigQueryType: c.bigQueryType(),
+			Nullable:     c.nullable,
+			Profile:      tb.profiles[i].manifest(c),
+		})
+	}
+	for _, k := range tb.key {
+		out.PrimaryKey = append(out.PrimaryKey, tb.cols[k].name)
+	}
+	files := append([]lake.File(nil), tb.files...)
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	out.Files = files
+	return out
+}

@@ -1,0 +1,532 @@
+package postgres
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// kind is how one column travels from PostgreSQL to Parquet (docs/types.md).
+type kind int
+
+const (
+	kInt16       kind = iota // int2, binary
+	kInt32                   // int4, binary
+	kInt64                   // int8, binary
+	kFloat32                 // float4, binary
+	kFloat64                 // float8, binary
+	kDecimal                 // numeric(p,s) within 38 digits: text, to DECIMAL(p,s)
+	kMoney                   // money, binary int64 minor units, to DECIMAL(19,2)
+	kBool                    // bool, binary
+	kString                  // any type by its text output
+	kBytes                   // bytea, binary
+	kJSON                    // json, jsonb, and to_json() of arrays and composites, text
+	kDate                    // date, binary
+	kTimestamp               // timestamp, binary (wall clock)
+	kTimestamptz             // timestamptz, binary (instant)
+	kTime                    // time, binary
+)
+
+// Well-known PostgreSQL type oids.
+const (
+	oidBool        = 16
+	oidBytea       = 17
+	oidInt8        = 20
+	oidInt2        = 21
+	oidInt4        = 23
+	oidJSON        = 114
+	oidFloat4      = 700
+	oidFloat8      = 701
+	oidMoney       = 790
+	oidDate        = 1082
+	oidTime        = 1083
+	oidTimestamp   = 1114
+	oidTimestamptz = 1184
+	oidNumeric     = 1700
+	oidJSONB       = 3802
+)
+
+// pgEpochDays and pgEpochMicros convert PostgreSQL's binary dates and
+// timestamps (counted from 2000-01-01) to the Unix epoch Parquet counts from.
+const (
+	pgEpochDays   = 10957
+	pgEpochMicros = 946684800000000
+	// BigQuery's (and Parquet readers' common) range: years 1 to 9999.
+	minDays   = -719162 // 0001-01-01
+	maxDays   = 2932896 // 9999-12-31
+	minMicros = -62135596800000000
+	maxMicros = 253402300799999999
+	dayMicros = 86400000000
+)
+
+// column is one source column of a table as the reader carries it.
+type column struct {
+	source     string // source column name
+	name       string // destination name
+	sourceType string // format_type()
+	kind       kind
+	nullable   bool
+	policy     Policy
+	prec       int // decimal precision (kDecimal, kMoney)
+	scale      int // decimal scale (kDecimal, kMoney)
+	flba       int // fixed length of the decimal's bytes
+	toJSON     bool
+}
+
+// classify decides how a column of base type oid (domains already resolved to
+// their base type) with type modifier typmod travels. category and typtype are
+// pg_type.typcategory and pg_type.typtype of the base type.
+func (c *column) classify(oid uint32, typmod int32, category, typtype byte) {
+	switch {
+	case c.policy == PolicyString:
+		c.kind = kString
+		if category == 'A' || typtype == 'c' {
+			c.kind, c.toJSON = kJSON, true
+		}
+		return
+	case category == 'A' || typtype == 'c':
+		c.kind, c.toJSON = kJSON, true
+		return
+	}
+	switch oid {
+	case oidInt2:
+		c.kind = kInt16
+	case oidInt4:
+		c.kind = kInt32
+	case oidInt8:
+		c.kind = kInt64
+	case oidFloat4:
+		c.kind = kFloat32
+	case oidFloat8:
+		c.kind = kFloat64
+	case oidBool:
+		c.kind = kBool
+	case oidBytea:
+		c.kind = kBytes
+	case oidJSON, oidJSONB:
+		c.kind = kJSON
+	case oidDate:
+		c.kind = kDate
+	case oidTimestamp:
+		c.kind = kTimestamp
+	case oidTimestamptz:
+		c.kind = kTimestamptz
+	case oidTime:
+		c.kind = kTime
+	case oidMoney:
+		c.kind, c.prec, c.scale = kMoney, 19, 2
+		c.flba = decimalBytes(19)
+	case oidNumeric:
+		c.kind = kString
+		if typmod < 4 {
+			return // unconstrained: the exact text
+		}
+		p, s := int((typmod-4)>>16)&0xffff, int(((typmod-4)&0x7ff)^1024)-1024
+		// PostgreSQL 15 allows a negative scale and a scale above the
+		// precision; both fit an ordinary DECIMAL(P,S) with S <= P.
+		if s < 0 {
+			p, s = p-s, 0
+		} else if s > p {
+			p = s
+		}
+		if p-s <= 38 && s <= 38 {
+			c.kind, c.prec, c.scale = kDecimal, p, s
+			c.flba = decimalBytes(p)
+		}
+	default:
+		c.kind = kString
+	}
+}
+
+// decimalBytes is the smallest n such that n bytes of two's complement hold
+// every integer of p decimal digits.
+func decimalBytes(p int) int {
+	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(p)), nil)
+	for n := 1; ; n++ {
+		if new(big.Int).Lsh(big.NewInt(1), uint(8*n-1)).Cmp(limit) >= 0 {
+			return n
+		}
+	}
+}
+
+// binaryResult says whether the column is fetched in PostgreSQL's binary
+// format (else its text output).
+func (c *column) binaryResult() bool {
+	switch c.kind {
+	case kString, kJSON, kDecimal:
+		return false
+	}
+	return true
+}
+
+// selectExpr is the column's expression in the SELECT list.
+func (c *column) selectExpr() string {
+	id := quoteIdent(c.source)
+	if c.toJSON {
+		return "to_json(" + id + ")"
+	}
+	return id
+}
+
+// node is the column's Parquet schema node.
+func (c *column) node() parquet.Node {
+	var n parquet.Node
+	switch c.kind {
+	case kInt16:
+		n = parquet.Int(16)
+	case kInt32:
+		n = parquet.Int(32)
+	case kInt64:
+		n = parquet.Int(64)
+	case kFloat32:
+		n = parquet.Leaf(parquet.FloatType)
+	case kFloat64:
+		n = parquet.Leaf(parquet.DoubleType)
+	case kDecimal, kMoney:
+		n = parquet.Decimal(c.scale, c.prec, parquet.FixedLenByteArrayType(c.flba))
+	case kBool:
+		n = parquet.Leaf(parquet.BooleanType)
+	case kString:
+		n = parquet.String()
+	case kBytes:
+		n = parquet.Leaf(parquet.ByteArrayType)
+	case kJSON:
+		n = parquet.JSON()
+	case kDate:
+		n = parquet.Date()
+	case kTimestamp:
+		n = parquet.TimestampAdjusted(parquet.Microsecond, false)
+	case kTimestamptz:
+		n = parquet.TimestampAdjusted(parquet.Microsecond, true)
+	case kTime:
+		n = parquet.TimeAdjusted(parquet.Microsecond, false)
+	}
+	if c.nullable {
+		return parquet.Optional(n)
+	}
+	return parquet.Required(n)
+}
+
+// parquetType is the manifest's spelling of the column's Parquet type.
+func (c *column) parquetType() string {
+	switch c.kind {
+	case kInt16:
+		return "INT32 INT(16,signed)"
+	case kInt32:
+		return "INT32 INT(32,signed)"
+	case kInt64:
+		return "INT64"
+	case kFloat32:
+		return "FLOAT"
+	case kFloat64:
+		return "DOUBLE"
+	case kDecimal, kMoney:
+		return fmt.Sprintf("FIXED_LEN_BYTE_ARRAY(%d) DECIMAL(%d,%d)", c.flba, c.prec, c.scale)
+	case kBool:
+		return "BOOLEAN"
+	case kString:
+		return "BYTE_ARRAY STRING"
+	case kBytes:
+		return "BYTE_ARRAY"
+	case kJSON:
+		return "BYTE_ARRAY JSON"
+	case kDate:
+		return "INT32 DATE"
+	case kTimestamp:
+		return "INT64 TIMESTAMP(MICROS,false)"
+	case kTimestamptz:
+		return "INT64 TIMESTAMP(MICROS,true)"
+	case kTime:
+		return "INT64 TIME(MICROS,false)"
+	}
+	panic("unreachable")
+}
+
+// bigQueryType is the column's BigQuery type.
+func (c *column) bigQueryType() string {
+	switch c.kind {
+	case kInt16, kInt32, kInt64:
+		return "INT64"
+	case kFloat32, kFloat64:
+		return "FLOAT64"
+	case kDecimal, kMoney:
+		if c.scale <= 9 && c.prec-c.scale <= 29 {
+			return fmt.Sprintf("NUMERIC(%d,%d)", c.prec, c.scale)
+		}
+		return fmt.Sprintf("BIGNUMERIC(%d,%d)", c.prec, c.scale)
+	case kBool:
+		return "BOOL"
+	case kString:
+		return "STRING"
+	case kBytes:
+		return "BYTES"
+	case kJSON:
+		return "JSON"
+	case kDate:
+		return "DATE"
+	case kTimestamp:
+		return "DATETIME"
+	case kTimestamptz:
+		return "TIMESTAMP"
+	case kTime:
+		return "TIME"
+	}
+	panic("unreachable")
+}
+
+// badValue is a value the column's Parquet type cannot carry exactly.
+type badValue struct{ msg string }
+
+func (e *badValue) Error() string { return e.msg }
+
+// convert turns one non-NULL raw value into a Parquet value (without levels),
+// updating the column's profile. Byte slices are copied into arena, which the
+// caller resets once the values are written. A value the type cannot carry
+// returns a *badValue.
+func (c *column) convert(raw []byte, p *profile, arena *[]byte) (parquet.Value, error) {
+	switch c.kind {
+	case kInt16:
+		if len(raw) != 2 {
+			return parquet.Value{}, fmt.Errorf("int2 of %d bytes", len(raw))
+		}
+		v := int16(binary.BigEndian.Uint16(raw))
+		p.addInt(int64(v))
+		return parquet.Int32Value(int32(v)), nil
+	case kInt32:
+		if len(raw) != 4 {
+			return parquet.Value{}, fmt.Errorf("int4 of %d bytes", len(raw))
+		}
+		v := int32(binary.BigEndian.Uint32(raw))
+		p.addInt(int64(v))
+		return parquet.Int32Value(v), nil
+	case kInt64, kMoney:
+		if len(raw) != 8 {
+			return parquet.Value{}, fmt.Errorf("int8 of %d bytes", len(raw))
+		}
+		v := int64(binary.BigEndian.Uint64(raw))
+		if c.kind == kInt64 {
+			p.addInt(v)
+			return parquet.Int64Value(v), nil
+		}
+		p.addDecimal(v, nil)
+		return parquet.FixedLenByteArrayValue(appendDecimal(arena, v, nil, c.flba)), nil
+	case kFloat32:
+		if len(raw) != 4 {
+			return parquet.Value{}, fmt.Errorf("float4 of %d bytes", len(raw))
+		}
+		v := math.Float32frombits(binary.BigEndian.Uint32(raw))
+		p.addFloat(float64(v))
+		return parquet.FloatValue(v), nil
+	case kFloat64:
+		if len(raw) != 8 {
+			return parquet.Value{}, fmt.Errorf("float8 of %d bytes", len(raw))
+		}
+		v := math.Float64frombits(binary.BigEndian.Uint64(raw))
+		p.addFloat(v)
+		return parquet.DoubleValue(v), nil
+	case kDecimal:
+		small, bigv, err := parseDecimal(raw, c.scale)
+		if err != nil {
+			return parquet.Value{}, err
+		}
+		if bigv != nil && bigv.BitLen() >= 8*c.flba {
+			return parquet.Value{}, &badValue{fmt.Sprintf("value %s does not fit DECIMAL(%d,%d)", raw, c.prec, c.scale)}
+		}
+		p.addDecimal(small, bigv)
+		return parquet.FixedLenByteArrayValue(appendDecimal(arena, small, bigv, c.flba)), nil
+	case kBool:
+		if len(raw) != 1 {
+			return parquet.Value{}, fmt.Errorf("bool of %d bytes", len(raw))
+		}
+		v := raw[0] != 0
+		p.addBool(v)
+		return parquet.BooleanValue(v), nil
+	case kString:
+		p.addString(raw)
+		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
+	case kBytes, kJSON:
+		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
+	case kDate:
+		if len(raw) != 4 {
+			return parquet.Value{}, fmt.Errorf("date of %d bytes", len(raw))
+		}
+		d := int64(int32(binary.BigEndian.Uint32(raw)))
+		switch d {
+		case math.MaxInt32:
+			return parquet.Value{}, &badValue{"date infinity"}
+		case math.MinInt32:
+			return parquet.Value{}, &badValue{"date -infinity"}
+		}
+		d += pgEpochDays
+		if d < minDays || d > maxDays {
+			return parquet.Value{}, &badValue{fmt.Sprintf("date %s is outside years 1 to 9999", formatPGDate(d))}
+		}
+		p.addInt(d)
+		return parquet.Int32Value(int32(d)), nil
+	case kTimestamp, kTimestamptz:
+		if len(raw) != 8 {
+			return parquet.Value{}, fmt.Errorf("timestamp of %d bytes", len(raw))
+		}
+		us := int64(binary.BigEndian.Uint64(raw))
+		switch us {
+		case math.MaxInt64:
+			return parquet.Value{}, &badValue{"timestamp infinity"}
+		case math.MinInt64:
+			return parquet.Value{}, &badValue{"timestamp -infinity"}
+		}
+		if us > math.MaxInt64-pgEpochMicros || us+pgEpochMicros < minMicros || us+pgEpochMicros > maxMicros {
+			return parquet.Value{}, &badValue{"timestamp outside years 1 to 9999"}
+		}
+		us += pgEpochMicros
+		p.addInt(us)
+		return parquet.Int64Value(us), nil
+	case kTime:
+		if len(raw) != 8 {
+			return parquet.Value{}, fmt.Errorf("time of %d bytes", len(raw))
+		}
+		us := int64(binary.BigEndian.Uint64(raw))
+		if us < 0 || us >= dayMicros {
+			return parquet.Value{}, &badValue{"time 24:00:00 is outside 00:00:00 to 23:59:59.999999"}
+		}
+		p.addInt(us)
+		return parquet.Int64Value(us), nil
+	}
+	panic("unreachable")
+}
+
+// display renders a raw value for an error message (row keys).
+func (c *column) display(raw []byte) string {
+	if raw == nil {
+		return "NULL"
+	}
+	switch c.kind {
+	case kInt16:
+		if len(raw) == 2 {
+			return strconv.Itoa(int(int16(binary.BigEndian.Uint16(raw))))
+		}
+	case kInt32:
+		if len(raw) == 4 {
+			return strconv.Itoa(int(int32(binary.BigEndian.Uint32(raw))))
+		}
+	case kInt64:
+		if len(raw) == 8 {
+			return strconv.FormatInt(int64(binary.BigEndian.Uint64(raw)), 10)
+		}
+	case kString, kDecimal, kJSON:
+		return strconv.Quote(string(raw))
+	case kDate:
+		if len(raw) == 4 {
+			return formatPGDate(int64(int32(binary.BigEndian.Uint32(raw))) + pgEpochDays)
+		}
+	case kTimestamp, kTimestamptz:
+		if len(raw) == 8 {
+			return time.UnixMicro(int64(binary.BigEndian.Uint64(raw)) + pgEpochMicros).UTC().Format("2006-01-02T15:04:05.999999")
+		}
+	}
+	return fmt.Sprintf("%x", raw)
+}
+
+func formatPGDate(days int64) string {
+	return time.Unix(days*86400, 0).UTC().Format("2006-01-02")
+}
+
+// parseDecimal parses PostgreSQL's text output of a numeric into its unscaled
+// integer at scale: small when it fits an int64 (bigv nil), else bigv.
+func parseDecimal(raw []byte, scale int) (small int64, bigv *big.Int, err error) {
+	s := raw
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if len(s) == 0 || s[0] < '0' || s[0] > '9' {
+		return 0, nil, &badValue{fmt.Sprintf("numeric %s has no decimal value", raw)}
+	}
+	frac := -1
+	digits := 0
+	var v uint64
+	fits := true
+	for _, ch := range s {
+		switch {
+		case ch == '.' && frac < 0:
+			frac = 0
+			continue
+		case ch < '0' || ch > '9':
+			return 0, nil, &badValue{fmt.Sprintf("numeric %s is not a plain decimal", raw)}
+		}
+		if frac >= 0 {
+			frac++
+		}
+		digits++
+		if digits > 18 {
+			fits = false
+		}
+		v = v*10 + uint64(ch-'0')
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	if frac > scale {
+		return 0, nil, &badValue{fmt.Sprintf("numeric %s has more than %d fraction digits", raw, scale)}
+	}
+	if fits && digits+scale-frac <= 18 {
+		for i := frac; i < scale; i++ {
+			v *= 10
+		}
+		if neg {
+			return -int64(v), nil, nil
+		}
+		return int64(v), nil, nil
+	}
+	txt := strings.Replace(string(s), ".", "", 1) + strings.Repeat("0", scale-frac)
+	b, ok := new(big.Int).SetString(txt, 10)
+	if !ok {
+		return 0, nil, fmt.Errorf("numeric %s: cannot parse", raw)
+	}
+	if neg {
+		b.Neg(b)
+	}
+	return 0, b, nil
+}
+
+// appendDecimal appends the big-endian two's complement of the unscaled value
+// (small, or bigv when not nil) in n bytes to arena and returns them.
+func appendDecimal(arena *[]byte, small int64, bigv *big.Int, n int) []byte {
+	start := len(*arena)
+	var fill byte
+	if bigv == nil {
+		if small < 0 {
+			fill = 0xff
+		}
+		for i := 0; i < n-8; i++ {
+			*arena = append(*arena, fill)
+		}
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(small))
+		if n >= 8 {
+			*arena = append(*arena, b[:]...)
+		} else {
+			*arena = append(*arena, b[8-n:]...)
+		}
+		return (*arena)[start:]
+	}
+	v := bigv
+	if v.Sign() < 0 {
+		v = new(big.Int).Add(v, new(big.Int).Lsh(big.NewInt(1), uint(8*n)))
+	}
+	*arena = append(*arena, make([]byte, n)...)
+	v.FillBytes((*arena)[start:])
+	return (*arena)[start:]
+}
+
+func appendBytes(arena *[]byte, raw []byte) []byte {
+	start := len(*arena)
+	*arena = append(*arena, raw...)
+	return (*arena)[start:len(*arena):len(*arena)]
+}
