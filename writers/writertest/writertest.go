@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"strconv"
@@ -406,51 +407,71 @@ func testValidationFailure(t *testing.T, h Harness) {
 // the first table has one row more than its parts hold.
 func (e *env) tamper(snap *snapshot) *snapshot {
 	e.t.Helper()
-	data, err := json.Marshal(snap.m)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var m lake.Manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		e.t.Fatal(err)
-	}
-	m.SnapshotID = lake.SnapshotID(time.Now())
-	s, err := e.lk.NewSnapshot(e.ctx, m.Tenant, m.SnapshotID)
+	m, err := CommitCopy(e.ctx, e.lk, snap.m, func(m *lake.Manifest) {
+		m.Tables[0].Rows++
+		m.Tables[0].Files[0].Rows++
+	})
 	if err != nil {
 		e.t.Fatalf("tamper: %v", err)
 	}
-	for ti := range m.Tables {
-		tbl := &m.Tables[ti]
+	time.Sleep(2 * time.Millisecond)
+	return &snapshot{m: m, rows: snap.rows}
+}
+
+// CommitCopy commits a copy of snapshot m (its parts copied byte for byte)
+// under a new snapshot id, the current time, after edit has changed the copy's
+// manifest: a way to make a snapshot whose manifest does not match its data.
+// Files' paths are set to the copied parts after edit runs.
+func CommitCopy(ctx context.Context, lk *lake.Lake, m *lake.Manifest, edit func(*lake.Manifest)) (*lake.Manifest, error) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var c lake.Manifest
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	c.SnapshotID = lake.SnapshotID(time.Now())
+	s, err := lk.NewSnapshot(ctx, c.Tenant, c.SnapshotID)
+	if err != nil {
+		return nil, err
+	}
+	for ti := range c.Tables {
+		tbl := &c.Tables[ti]
 		for fi, f := range tbl.Files {
-			r, err := e.lk.OpenPart(e.ctx, f)
-			if err != nil {
-				e.t.Fatalf("tamper: %v", err)
+			if tbl.Files[fi], err = copyPart(ctx, lk, s, tbl.Name, fi, f); err != nil {
+				return nil, err
 			}
-			body, err := io.ReadAll(r)
-			if err != nil {
-				e.t.Fatalf("tamper: read %s: %v", f.Path, err)
-			}
-			p, err := s.CreatePart(e.ctx, tbl.Name, fi)
-			if err != nil {
-				e.t.Fatalf("tamper: %v", err)
-			}
-			if _, err := p.Write(body); err != nil {
-				e.t.Fatalf("tamper: %v", err)
-			}
-			p.SetRows(f.Rows)
-			if err := p.Close(); err != nil {
-				e.t.Fatalf("tamper: %v", err)
-			}
-			tbl.Files[fi] = p.File()
 		}
 	}
-	m.Tables[0].Rows++
-	m.Tables[0].Files[0].Rows++
-	if err := s.Commit(e.ctx, &m); err != nil {
-		e.t.Fatalf("tamper: commit: %v", err)
+	edit(&c)
+	if err := s.Commit(ctx, &c); err != nil {
+		return nil, err
 	}
-	time.Sleep(2 * time.Millisecond)
-	return &snapshot{m: &m, rows: snap.rows}
+	return &c, nil
+}
+
+func copyPart(ctx context.Context, lk *lake.Lake, s *lake.Snapshot, table string, n int, f lake.File) (lake.File, error) {
+	r, err := lk.OpenPart(ctx, f)
+	if err != nil {
+		return lake.File{}, err
+	}
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return lake.File{}, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	p, err := s.CreatePart(ctx, table, n)
+	if err != nil {
+		return lake.File{}, err
+	}
+	if _, err := p.Write(body); err != nil {
+		return lake.File{}, errors.Join(err, p.Close())
+	}
+	p.SetRows(f.Rows)
+	if err := p.Close(); err != nil {
+		return lake.File{}, err
+	}
+	return p.File(), nil
 }
 
 func testStale(t *testing.T, h Harness) {
