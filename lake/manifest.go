@@ -56,6 +56,11 @@ type Column struct {
 	BigQueryType string  `json:"bigquery_type"` // BigQuery standard SQL type: INT64, NUMERIC(12,2), BIGNUMERIC(50,20), STRING, JSON, ...
 	Nullable     bool    `json:"nullable"`
 	Profile      Profile `json:"profile"`
+	// Policy is set when a per-column policy of the reader changed data
+	// (docs/types.md): "null" (values the Parquet type cannot carry exactly
+	// were written as NULL, counted in Profile.Nulls) or "string" (the column
+	// is carried as PostgreSQL's text output). Empty: values are exact.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Profile holds figures computed by tenantlake while it read the column, for
