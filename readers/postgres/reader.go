@@ -455,6 +455,7 @@ func (tb *table) manifest() lake.Table {
 			BigQueryType: c.bigQueryType(),
 			Nullable:     c.nullable,
 			Profile:      tb.profiles[i].manifest(c),
+			Policy:       string(c.policy),
 		})
 	}
 	for _, k := range tb.key {
