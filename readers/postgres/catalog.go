@@ -32,8 +32,12 @@ type table struct {
 	profiles []profile
 }
 
-// source is the table's name as PostgreSQL spells it, quoted where needed.
-func (t *table) source() string { return pgx.Identifier{t.schema, t.relname}.Sanitize() }
+// source is the table's name as PostgreSQL spells it, quoted where needed,
+// e.g. public."Order Items"; for messages and the manifest.
+func (t *table) source() string { return displayIdent(t.schema) + "." + displayIdent(t.relname) }
+
+// sql is the table's name for SQL.
+func (t *table) sql() string { return pgx.Identifier{t.schema, t.relname}.Sanitize() }
 
 // readRange is one range of a table read by one worker into its own parts.
 type readRange struct {
@@ -192,7 +196,7 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 		if !readable || leafCount != len(rels) {
 			// Leaves the role may not read directly, or foreign partitions:
 			// read through the parent.
-			t.ranges = []readRange{{from: t.source()}}
+			t.ranges = []readRange{{from: t.sql()}}
 			return nil
 		}
 	} else {
@@ -228,7 +232,7 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 		}
 	}
 	if len(t.ranges) == 0 {
-		t.ranges = []readRange{{from: t.source()}} // a partitioned table without partitions
+		t.ranges = []readRange{{from: t.sql()}} // a partitioned table without partitions
 	}
 	return nil
 }

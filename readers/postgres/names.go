@@ -106,3 +106,19 @@ func uniqueNames(srcs []string) []string {
 
 // quoteIdent quotes one SQL identifier.
 func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// displayIdent quotes an identifier for messages only where it needs it:
+// names of lower-case letters, digits, '_' and '$' not starting with a digit
+// stay bare.
+func displayIdent(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && (c >= '0' && c <= '9' || c == '$')) {
+			return quoteIdent(s)
+		}
+	}
+	if s == "" {
+		return quoteIdent(s)
+	}
+	return s
+}

@@ -82,18 +82,12 @@ func New(opts Options) *Reader {
 	return &Reader{opts: opts}
 }
 
-// sessionParams fix every setting that changes PostgreSQL's text output, so
-// results never depend on the server's, the database's or the process's
-// defaults (PGTZ, TZ, DateStyle, ...).
-var sessionParams = map[string]string{
-	"application_name":   "tenantlake",
-	"TimeZone":           "UTC",
-	"DateStyle":          "ISO, YMD",
-	"IntervalStyle":      "postgres",
-	"extra_float_digits": "1",
-	"bytea_output":       "hex",
-	"client_encoding":    "UTF8",
-}
+// sessionSettings fix every setting that changes PostgreSQL's text output,
+// so results never depend on the server's, the role's, the database's or the
+// process's defaults (PGTZ, PGOPTIONS, TZ, DateStyle, ...). They are SET after
+// connecting, which overrides all of those.
+const sessionSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
+SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'`
 
 // connect opens one connection to the tenant's database.
 func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
@@ -105,12 +99,16 @@ func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection string %s: %w", tenant.Redact(dsn), err)
 	}
-	for k, v := range sessionParams {
-		cfg.RuntimeParams[k] = v
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "tenantlake"
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, sessionSettings); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("session settings: %w", err)
 	}
 	return conn, nil
 }
