@@ -308,3 +308,43 @@ func TestFileCrashedWriterTempFile(t *testing.T) {
 		t.Errorf("committed snapshot after GC: %v", err)
 	}
 }
+
+// TestFileForeignFolders: folders in the lake whose names are not valid
+// tenant or snapshot folders are ignored by the catalog and left alone by GC.
+func TestFileForeignFolders(t *testing.T) {
+	ctx := context.Background()
+	f := laketest.File(t)
+	good := laketest.WriteSnapshot(t, f.Lake, "acme", "20261121T020304.123Z", []string{"orders"})
+	foreign := []string{
+		"tenant=ACME/snapshot=20261121T020304.123Z/_manifest.json",
+		"tenant=a cme/snapshot=20261121T020304.123Z/_manifest.json",
+		"tenant=acme/snapshot=yesterday/_manifest.json",
+		"tenant=acme/notes.txt",
+		"README",
+	}
+	for _, k := range foreign {
+		path := filepath.Join(f.Dir, filepath.FromSlash(k))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts, err := f.Lake.TenantFolders(ctx)
+	if err != nil || strings.Join(ts, ",") != "acme" {
+		t.Errorf("TenantFolders = %v, %v; want [acme]", ts, err)
+	}
+	snaps, err := f.Lake.Snapshots(ctx, "acme")
+	if err != nil || len(snaps) != 1 || snaps[0].SnapshotID != good.SnapshotID {
+		t.Errorf("Snapshots = %v, %v; want only %s", snaps, err, good.SnapshotID)
+	}
+	if _, err := f.Lake.GCAll(ctx, lake.Policy{KeepLast: 1}, time.Now().Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range foreign {
+		if _, err := os.Stat(filepath.Join(f.Dir, filepath.FromSlash(k))); err != nil {
+			t.Errorf("GC touched %s: %v", k, err)
+		}
+	}
+}
