@@ -17,6 +17,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/tenantlake-test-XXXXXX")"
+chmod 755 "$tmp" # as root, the server runs as postgres and must reach $tmp/pg
 cleanup() {
 	"$root/scripts/pg.sh" stop "$tmp/pg" || echo "test.sh: could not stop the PostgreSQL cluster in $tmp/pg" >&2
 	rm -rf "$tmp"
