@@ -76,6 +76,9 @@ type Lake struct {
 	url    string // the URL without its query
 	gcs    string // "gs://bucket/prefix/" when the lake is on GCS, else ""
 	dir    string // the folder of a file:// lake opened with Open, else ""
+	// dirMode is the mode for new folders of a file:// lake, fileblob's
+	// dir_file_mode (default 0777, less the umask).
+	dirMode os.FileMode
 }
 
 // Open opens the lake at urlstr: file:///path (created if missing),
@@ -89,7 +92,7 @@ func Open(ctx context.Context, urlstr string) (*Lake, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("lake: %w: URL must not carry credentials", ErrInvalid)
 	}
-	prefix, dir := "", ""
+	prefix, dir, dirMode := "", "", os.FileMode(0o777)
 	opener := *u
 	switch u.Scheme {
 	case "file":
@@ -104,6 +107,13 @@ func Open(ctx context.Context, urlstr string) (*Lake, error) {
 			return nil, fmt.Errorf("lake: open %s: %w", urlstr, err)
 		}
 		q := opener.Query()
+		if m := q.Get("dir_file_mode"); m != "" {
+			mode, err := strconv.ParseUint(m, 0, 32)
+			if err != nil {
+				return nil, fmt.Errorf("lake: %w: URL %q: dir_file_mode: %w", ErrInvalid, urlstr, err)
+			}
+			dirMode = os.FileMode(mode)
+		}
 		if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
 		}
@@ -133,7 +143,7 @@ func Open(ctx context.Context, urlstr string) (*Lake, error) {
 	}
 	base := *u
 	base.RawQuery = ""
-	l := &Lake{bucket: b, url: base.String(), dir: dir}
+	l := &Lake{bucket: b, url: base.String(), dir: dir, dirMode: dirMode}
 	if u.Scheme == "gs" {
 		l.gcs = "gs://" + u.Host + "/" + prefix
 	}
@@ -201,7 +211,7 @@ func (l *Lake) create(ctx context.Context, key, contentType string) (*objectWrit
 	if l.dir == "" {
 		w, err = l.bucket.NewWriter(ctx, key, &blob.WriterOptions{ContentType: contentType, IfNotExist: true})
 	} else {
-		w, err = createFile(ctx, filepath.Join(l.dir, filepath.FromSlash(key)))
+		w, err = createFile(ctx, filepath.Join(l.dir, filepath.FromSlash(key)), l.dirMode)
 	}
 	if err != nil {
 		cancel()
@@ -241,11 +251,11 @@ func (o *objectWriter) Close() error {
 }
 
 // createFile starts writing the file path of a file:// lake.
-func createFile(ctx context.Context, path string) (*fileWriter, error) {
+func createFile(ctx context.Context, path string, dirMode os.FileMode) (*fileWriter, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return nil, err
 	}
 	for {

@@ -52,6 +52,16 @@ func TestOpenFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "tenant=acme", "snapshot=20261121T020304.123Z", "_manifest.json")); err != nil {
 		t.Error(err)
 	}
+	// dir_file_mode applies to the folders the lake makes, as in fileblob.
+	for _, d := range []string{dir, filepath.Join(dir, "tenant=acme", "snapshot=20261121T020304.123Z", "table=orders")} {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&^0o750 != 0 {
+			t.Errorf("folder %s has mode %v, want no permissions beyond 0750", d, st.Mode())
+		}
+	}
 	if _, ok := lk.GCSURI("x"); ok {
 		t.Error("GCSURI of a file lake is ok")
 	}
