@@ -18,9 +18,10 @@ type Policy struct {
 	KeepLast   int           // keep the newest N committed snapshots (0: no count rule)
 	KeepWithin time.Duration // keep snapshots whose id is younger than this at GC time (0: no age rule)
 	// OrphanGrace: the objects of an uncommitted snapshot are swept once the
-	// newest of them (by modification time) is at least this old, so a read
-	// still running is never swept. It must be longer than a read takes from
-	// writing a part to committing.
+	// newest of them (by the modification time the bucket lists) is at least
+	// this old, so a read still running is never swept. It must be longer
+	// than a read takes from writing a part to committing; 0 sweeps every
+	// orphan at once, running reads included.
 	OrphanGrace time.Duration
 	DryRun      bool // report what would be deleted, delete nothing
 }
@@ -81,6 +82,9 @@ func (l *Lake) GC(ctx context.Context, tenant string, p Policy, now time.Time) (
 	for _, id := range orphans {
 		var newest time.Time
 		for _, o := range objs[id] {
+			if o.ModTime.IsZero() {
+				newest = now // a driver that lists no times: never guess an age
+			}
 			if o.ModTime.After(newest) {
 				newest = o.ModTime
 			}

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -44,6 +45,9 @@ type Fixture struct {
 	// Root is the prefix of the lake's keys in Keys: "lake/" for file:// and
 	// gs://, "" for mem://, whose lake is the whole bucket.
 	Root string
+	// Overwrite replaces the object at lake key with data behind the
+	// lake's back, as a disk fault or a stray tool would.
+	Overwrite func(t *testing.T, key string, data []byte)
 	// Dir is the folder of a file:// lake, else "".
 	Dir string
 	// Requests returns the GCS JSON API requests the fake server has
@@ -79,6 +83,12 @@ func File(t *testing.T) Fixture {
 		Other: open,
 		Dir:   dir,
 		Root:  "lake/",
+		Overwrite: func(t *testing.T, key string, data []byte) {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(key)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
 		Keys: func(t *testing.T) []string {
 			t.Helper()
 			var keys []string
@@ -106,7 +116,12 @@ func Mem(t *testing.T) Fixture {
 	b := memblob.OpenBucket(nil)
 	t.Cleanup(func() { closeBucket(t, b) })
 	open := func(*testing.T) *lake.Lake { return lake.NewLake(b, "mem://", "") }
-	return Fixture{Lake: open(t), Other: open, Keys: func(t *testing.T) []string { return listAll(t, b) }}
+	return Fixture{
+		Lake:      open(t),
+		Other:     open,
+		Keys:      func(t *testing.T) []string { return listAll(t, b) },
+		Overwrite: func(t *testing.T, key string, data []byte) { overwrite(t, b, key, data) },
+	}
 }
 
 // Bucket is the bucket GCS creates in its fake server.
@@ -147,11 +162,12 @@ func GCS(t *testing.T) Fixture {
 	whole := openBucket(t)
 	t.Cleanup(func() { closeBucket(t, whole) })
 	return Fixture{
-		Lake:     open(t),
-		Other:    open,
-		Keys:     func(t *testing.T) []string { return listAll(t, whole) },
-		Root:     root,
-		Requests: rec.requests,
+		Lake:      open(t),
+		Other:     open,
+		Keys:      func(t *testing.T) []string { return listAll(t, whole) },
+		Overwrite: func(t *testing.T, key string, data []byte) { overwrite(t, whole, root+key, data) },
+		Root:      root,
+		Requests:  rec.requests,
 	}
 }
 
@@ -190,6 +206,13 @@ func listAll(t *testing.T, b *blob.Bucket) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func overwrite(t *testing.T, b *blob.Bucket, key string, data []byte) {
+	t.Helper()
+	if err := b.WriteAll(context.Background(), key, data, nil); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func closeLake(t *testing.T, lk *lake.Lake) {

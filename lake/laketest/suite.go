@@ -457,6 +457,15 @@ func testOpenPartVerify(t *testing.T, f Fixture) {
 	wantErr(t, "Verify with the wrong size", f.Lake.Verify(ctx, longer), lake.ErrCorrupt)
 	_, err = f.Lake.OpenPart(ctx, longer)
 	wantErr(t, "OpenPart with the wrong size", err, lake.ErrCorrupt)
+	// The stored bytes change behind the lake's back.
+	flipped := append([]byte{}, want...)
+	flipped[0] ^= 1
+	f.Overwrite(t, file.Path, flipped)
+	wantErr(t, "Verify of a part with a flipped bit", f.Lake.Verify(ctx, file), lake.ErrCorrupt)
+	f.Overwrite(t, file.Path, want[1:])
+	_, err = f.Lake.OpenPart(ctx, file)
+	wantErr(t, "OpenPart of a truncated part", err, lake.ErrCorrupt)
+	wantErr(t, "Verify of a truncated part", f.Lake.Verify(ctx, file), lake.ErrCorrupt)
 	gone := file
 	gone.Path = lake.PartKey("acme", id2, tables[0], 9)
 	_, err = f.Lake.OpenPart(ctx, gone)
