@@ -225,13 +225,13 @@ func expectedRows(t *testing.T, dsn, table string, cols [][3]string) []map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.RuntimeParams["TimeZone"] = "UTC"
-	cfg.RuntimeParams["extra_float_digits"] = "1"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	// SET overrides PGTZ and PGOPTIONS, which tests set on purpose.
+	mustExec(t, conn, "SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
 	exprs := make([]string, len(cols))
 	for i, c := range cols {
 		exprs[i] = expectedSQL(c[0], c[1])
@@ -307,12 +307,12 @@ func checkProfiles(t *testing.T, dsn, table string, tb *lake.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.RuntimeParams["TimeZone"] = "UTC"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	mustExec(t, conn, "SET TimeZone = 'UTC'")
 	for _, c := range tb.Columns {
 		q := quoteIdent(c.Source)
 		var lo, hi, sum string

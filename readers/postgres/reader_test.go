@@ -443,4 +443,3 @@ func TestTimeZone(t *testing.T) {
 		}
 	}
 }
-
