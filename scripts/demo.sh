@@ -8,11 +8,14 @@
 #      the PostgreSQL warehouse (tenantlake load --latest);
 #   3. source rows changed (sampledata --mutate), every tenant read and loaded again;
 #   4. one tenant replayed to its first snapshot by timestamp (tenantlake load --at);
-#   5. per tenant: the live snapshot and its validation results, read back from
-#      the warehouse, and an example query to paste into psql.
+#   5. per tenant: the live snapshot and its validation results (from the load
+#      ledger), and an example query across tenants.
 #
-# The cluster is stopped at the end; KEEP=1 make demo leaves it running for
-# psql (stop it with: scripts/pg.sh stop .cache/demo/pg).
+# TARGET=postgres (the default) loads into a warehouse database in the same
+# throwaway cluster; TARGET=bigquery loads into the BigQuery emulator
+# (scripts/bigquery-demo-target.sh). The services are stopped at the end;
+# KEEP=1 leaves them running (stop PostgreSQL with scripts/pg.sh stop
+# .cache/demo/pg, the emulator with scripts/bigquery-demo-target.sh stop .cache/demo/bq).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +23,11 @@ cd "$root"
 state="$root/.cache/demo"
 bin="$root/bin/tenantlake"
 keep="${KEEP:-0}"
+target="${TARGET:-postgres}"
+case "$target" in
+postgres | bigquery) ;;
+*) echo "demo: TARGET=$target: want postgres or bigquery" >&2; exit 2 ;;
+esac
 replay_tenant="${REPLAY_TENANT:-acme}"
 go build -o "$bin" ./cmd/tenantlake
 
@@ -29,26 +37,36 @@ step() { printf '\n== %s\n' "$*"; }
 if [[ -d "$state/pg" ]]; then scripts/pg.sh stop "$state/pg"; fi
 rm -rf "$state"
 mkdir -p "$state"
+if [[ -d "$state/bq" ]]; then scripts/bigquery-demo-target.sh stop "$state/bq"; fi
 finish() {
   if [[ "$keep" == 1 ]]; then
     echo
-    echo "The PostgreSQL cluster is still running (KEEP=1). Stop it with: scripts/pg.sh stop $state/pg"
+    echo "Still running (KEEP=1). Stop with: scripts/pg.sh stop $state/pg"
+    [[ "$target" == bigquery ]] && echo "  and: scripts/bigquery-demo-target.sh stop $state/bq"
   else
     scripts/pg.sh stop "$state/pg"
+    if [[ "$target" == bigquery ]]; then scripts/bigquery-demo-target.sh stop "$state/bq"; fi
   fi
+  return 0
 }
 trap finish EXIT
 
 step "throwaway PostgreSQL in $state/pg"
 admin="$(scripts/pg.sh start "$state/pg")"
 warehouse="${admin/\/postgres\?//warehouse?}"
-psql -X -q -v ON_ERROR_STOP=1 "$admin" -c 'CREATE DATABASE warehouse'
 echo "source cluster: $admin"
-echo "warehouse:      $warehouse"
+if [[ "$target" == bigquery ]]; then
+  step "BigQuery emulator (scripts/bigquery-demo-target.sh)"
+  TENANTLAKE_TARGET="$(scripts/bigquery-demo-target.sh start "$state/bq")"
+else
+  psql -X -q -v ON_ERROR_STOP=1 "$admin" -c 'CREATE DATABASE warehouse'
+  TENANTLAKE_TARGET="$warehouse"
+fi
+echo "target: $TENANTLAKE_TARGET"
 
 export TENANTLAKE_LAKE="file://$state/lake"
 export TENANTLAKE_REGISTRY="$state/tenants.yaml"
-export TENANTLAKE_TARGET="$warehouse"
+export TENANTLAKE_TARGET
 
 step "sample tenants (scripts/sampledata)"
 go run ./scripts/sampledata --admin "$admin" --tenants 3 --seed 1 --registry "$TENANTLAKE_REGISTRY"
@@ -82,9 +100,15 @@ load_all
 step "replay $replay_tenant to its first snapshot by time: tenantlake load --tenant $replay_tenant --at $first_time"
 "$bin" load --tenant "$replay_tenant" --at "$first_time"
 
+# The newest record of tenant $1's load ledger in the lake (the target's name
+# is the writer's default: postgres or bigquery).
+last_load() {
+  cat "$state/lake/tenant=$1/_loads/target=$target/"*.json | jq -s 'sort_by(.finished_at) | last'
+}
+
 step "check what is live"
 for t in "${tenants[@]}"; do
-  live="$(psql -X -A -t -v ON_ERROR_STOP=1 "$warehouse" -c "SELECT snapshot_id FROM tenantlake.live WHERE tenant = '$t'")"
+  live="$(last_load "$t" | jq -r .live)"
   want="$("$bin" snapshots --tenant "$t" --json | jq -r 'max_by(.snapshot_id).snapshot_id')"
   [[ "$t" == "$replay_tenant" ]] && want="$first_id"
   if [[ "$live" != "$want" ]]; then
@@ -94,28 +118,35 @@ for t in "${tenants[@]}"; do
   echo "$t: live snapshot $live, as expected"
 done
 
-step "per tenant: the live snapshot and its validation results (from the warehouse)"
-psql -X -v ON_ERROR_STOP=1 "$warehouse" <<'SQL'
-SELECT l.tenant, l.snapshot_id AS live_snapshot, l.reason, ld.outcome,
-       (SELECT count(*) FROM jsonb_array_elements(ld.record->'tables')) AS tables,
-       (SELECT sum((t->>'target_rows')::bigint) FROM jsonb_array_elements(ld.record->'tables') t) AS rows,
-       (SELECT count(*) FILTER (WHERE (c->>'ok')::boolean) || ' of ' || count(*) || ' passed'
-          FROM jsonb_array_elements(ld.record->'tables') t, jsonb_array_elements(t->'checks') c) AS checks
-FROM tenantlake.live l JOIN tenantlake.loads ld ON ld.load_id = l.load_id
-ORDER BY l.tenant;
-SELECT tenant, snapshot_id, reason, outcome, started_at::timestamp(0) AS started
-FROM tenantlake.loads ORDER BY started_at;
-SQL
+step "per tenant: the live snapshot and its validation results (from the load ledger)"
+printf '%-10s %-22s %-8s %-8s %7s %8s  %s\n' TENANT LIVE REASON OUTCOME TABLES ROWS CHECKS
+for t in "${tenants[@]}"; do
+  last_load "$t" | jq -r '[.tenant, .live, .reason, .outcome, (.tables | length), ([.tables[].target_rows] | add),
+      "\([.tables[].checks[] | select(.ok)] | length) of \([.tables[].checks[]] | length) passed"] | @tsv' |
+    while IFS=$'\t' read -r a b c d e f g; do printf '%-10s %-22s %-8s %-8s %7s %8s  %s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"; done
+done
 
-query="SELECT o.tenant_id, o.status, count(DISTINCT o.id) AS orders, sum(i.quantity * i.unit_price) AS revenue
+if [[ "$target" == bigquery ]]; then
+  query='SELECT o.tenant_id, o.status, COUNT(DISTINCT o.id) AS orders, SUM(i.quantity * i.unit_price) AS revenue
+FROM all_tenants.orders o JOIN all_tenants.order_items i ON i.tenant_id = o.tenant_id AND i.order_id = o.id
+GROUP BY 1, 2 ORDER BY 1, 2'
+  endpoint="$(sed -n 's/.*[?&]endpoint=\([^&]*\).*/\1/p' <<<"$TENANTLAKE_TARGET")"
+  project="$(sed -n 's|^bigquery://\([^?/]*\).*|\1|p' <<<"$TENANTLAKE_TARGET")"
+  body="$(jq -n --arg q "$query" '{query: $q, useLegacySql: false}')"
+  step "an example query across tenants (BigQuery emulator's REST API)"
+  echo "curl -s -X POST '$endpoint/bigquery/v2/projects/$project/queries' -H 'Content-Type: application/json' -d '$body'"
+  curl -fsS -X POST "$endpoint/bigquery/v2/projects/$project/queries" -H 'Content-Type: application/json' -d "$body" |
+    jq -r '.rows[] | [.f[].v] | @tsv'
+else
+  step "the warehouse's own ledger table (tenantlake.loads)"
+  psql -X -v ON_ERROR_STOP=1 "$warehouse" -c "SELECT tenant, snapshot_id, reason, outcome, live, started_at::timestamp(0) AS started FROM tenantlake.loads ORDER BY started_at"
+  query="SELECT o.tenant_id, o.status, count(DISTINCT o.id) AS orders, sum(i.quantity * i.unit_price) AS revenue
 FROM all_tenants.orders o JOIN all_tenants.order_items i ON i.tenant_id = o.tenant_id AND i.order_id = o.id
 GROUP BY 1, 2 ORDER BY 1, 2;"
-step "an example query across tenants"
-echo "psql '$warehouse' -c \"$query\""
-psql -X -v ON_ERROR_STOP=1 "$warehouse" -c "$query"
+  step "an example query across tenants: paste into a shell (KEEP=1 keeps the cluster running)"
+  echo "psql '$warehouse' -c \"$query\""
+  psql -X -v ON_ERROR_STOP=1 "$warehouse" -c "$query"
+fi
 
 echo
-echo "Demo complete: ${#tenants[@]} tenants read twice and loaded twice; $replay_tenant replayed to $first_id."
-if [[ "$keep" != 1 ]]; then
-  echo "Stopping the cluster (run KEEP=1 make demo to keep it for psql)."
-fi
+echo "Demo complete: ${#tenants[@]} tenants read twice and loaded twice into $target; $replay_tenant replayed to $first_id."

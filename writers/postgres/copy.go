@@ -2,15 +2,16 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/parquet-go/parquet-go"
 	"github.com/tenantlake/tenantlake/lake"
 )
@@ -20,16 +21,13 @@ import (
 // BIGNUMERIC(p,s) numeric(p,s), STRING text, BYTES bytea, JSON jsonb, BOOL
 // boolean, DATE date, DATETIME timestamp, TIMESTAMP timestamptz, TIME time.
 func pgType(bqType string) (string, error) {
-	base, params, _ := strings.Cut(bqType, "(")
+	base, _, _ := strings.Cut(bqType, "(")
 	switch base {
 	case "INT64":
 		return "bigint", nil
 	case "FLOAT64":
 		return "double precision", nil
 	case "NUMERIC", "BIGNUMERIC":
-		if params == "" {
-			return "numeric", nil
-		}
 		p, s, err := precisionScale(bqType)
 		if err != nil {
 			return "", err
@@ -72,101 +70,164 @@ func precisionScale(bqType string) (p, s int, err error) {
 	return p, s, nil
 }
 
-// converter turns one non-null Parquet value into a value pgx encodes for the
-// column's warehouse type.
-type converter func(v parquet.Value) (any, error)
+// encoder appends one non-null Parquet value in PostgreSQL's binary format
+// for the column's warehouse type (the value only, without its length).
+type encoder func(buf []byte, v parquet.Value) ([]byte, error)
 
-// converterFor returns the converter for a manifest column.
-func converterFor(c lake.Column) (converter, error) {
+// PostgreSQL counts dates and timestamps from 2000-01-01, Parquet from 1970-01-01.
+const (
+	pgEpochDays   = 10957
+	pgEpochMicros = 946684800000000
+)
+
+// encoderFor returns the encoder for a manifest column.
+func encoderFor(c lake.Column) (encoder, error) {
 	base, _, _ := strings.Cut(c.BigQueryType, "(")
 	switch base {
 	case "INT64":
-		return func(v parquet.Value) (any, error) {
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
 			switch v.Kind() {
 			case parquet.Int32:
-				return int64(v.Int32()), nil
+				return binary.BigEndian.AppendUint64(buf, uint64(int64(v.Int32()))), nil
 			case parquet.Int64:
-				return v.Int64(), nil
+				return binary.BigEndian.AppendUint64(buf, uint64(v.Int64())), nil
 			}
 			return nil, fmt.Errorf("INT64 column holds Parquet %s", v.Kind())
 		}, nil
 	case "FLOAT64":
-		return func(v parquet.Value) (any, error) {
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
 			switch v.Kind() {
 			case parquet.Float:
-				return float64(v.Float()), nil
+				return binary.BigEndian.AppendUint64(buf, math.Float64bits(float64(v.Float()))), nil
 			case parquet.Double:
-				return v.Double(), nil
+				return binary.BigEndian.AppendUint64(buf, math.Float64bits(v.Double())), nil
 			}
 			return nil, fmt.Errorf("FLOAT64 column holds Parquet %s", v.Kind())
 		}, nil
 	case "NUMERIC", "BIGNUMERIC":
-		scale := 0
-		if strings.Contains(c.BigQueryType, "(") {
-			_, s, err := precisionScale(c.BigQueryType)
-			if err != nil {
-				return nil, err
-			}
-			scale = s
+		_, scale, err := precisionScale(c.BigQueryType)
+		if err != nil {
+			return nil, err
 		}
-		return func(v parquet.Value) (any, error) {
-			var i big.Int
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			var neg bool
+			var digits string
 			switch v.Kind() {
 			case parquet.Int32:
-				i.SetInt64(int64(v.Int32()))
+				neg, digits = absDigits(int64(v.Int32()))
 			case parquet.Int64:
-				i.SetInt64(v.Int64())
+				neg, digits = absDigits(v.Int64())
 			case parquet.FixedLenByteArray, parquet.ByteArray:
-				twosComplement(&i, v.ByteArray())
+				neg, digits = twosComplementDigits(v.ByteArray())
 			default:
 				return nil, fmt.Errorf("%s column holds Parquet %s", c.BigQueryType, v.Kind())
 			}
-			return pgtype.Numeric{Int: &i, Exp: int32(-scale), Valid: true}, nil
+			return appendNumeric(buf, neg, digits, scale), nil
 		}, nil
-	case "STRING", "JSON":
-		return func(v parquet.Value) (any, error) { return string(v.ByteArray()), nil }, nil
-	case "BYTES":
-		// The bytes stay valid until the next batch of rows is read, after
-		// pgx has encoded them.
-		return func(v parquet.Value) (any, error) { return v.ByteArray(), nil }, nil
+	case "STRING", "BYTES":
+		return func(buf []byte, v parquet.Value) ([]byte, error) { return append(buf, v.ByteArray()...), nil }, nil
+	case "JSON":
+		// jsonb's binary format: version 1, then the JSON text.
+		return func(buf []byte, v parquet.Value) ([]byte, error) { return append(append(buf, 1), v.ByteArray()...), nil }, nil
 	case "BOOL":
-		return func(v parquet.Value) (any, error) { return v.Boolean(), nil }, nil
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			if v.Boolean() {
+				return append(buf, 1), nil
+			}
+			return append(buf, 0), nil
+		}, nil
 	case "DATE":
-		return func(v parquet.Value) (any, error) {
-			return pgtype.Date{Time: time.Unix(int64(v.Int32())*86400, 0).UTC(), Valid: true}, nil
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			return binary.BigEndian.AppendUint32(buf, uint32(v.Int32()-pgEpochDays)), nil
 		}, nil
-	case "DATETIME":
-		return func(v parquet.Value) (any, error) {
-			return pgtype.Timestamp{Time: time.UnixMicro(v.Int64()).UTC(), Valid: true}, nil
-		}, nil
-	case "TIMESTAMP":
-		return func(v parquet.Value) (any, error) {
-			return pgtype.Timestamptz{Time: time.UnixMicro(v.Int64()).UTC(), Valid: true}, nil
+	case "DATETIME", "TIMESTAMP":
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			return binary.BigEndian.AppendUint64(buf, uint64(v.Int64()-pgEpochMicros)), nil
 		}, nil
 	case "TIME":
-		return func(v parquet.Value) (any, error) {
-			return pgtype.Time{Microseconds: v.Int64(), Valid: true}, nil
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			return binary.BigEndian.AppendUint64(buf, uint64(v.Int64())), nil
 		}, nil
 	}
 	return nil, fmt.Errorf("BigQuery type %q is not supported", c.BigQueryType)
 }
 
-// twosComplement sets i to the big-endian two's complement integer b.
-func twosComplement(i *big.Int, b []byte) {
-	i.SetBytes(b)
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		i.Sub(i, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
+// absDigits returns whether x is negative and its absolute value in decimal.
+func absDigits(x int64) (neg bool, digits string) {
+	if x < 0 {
+		return true, strconv.FormatUint(uint64(-(x+1))+1, 10)
 	}
+	return false, strconv.FormatUint(uint64(x), 10)
 }
 
-// partSource streams the rows of one table's Parquet parts to pgx's CopyFrom,
-// a batch of rows at a time: memory is bounded by one batch and the Parquet
-// reader's page buffers, whatever the table's size.
+// twosComplementDigits decodes a big-endian two's complement integer.
+func twosComplementDigits(b []byte) (neg bool, digits string) {
+	if len(b) <= 8 {
+		var x int64
+		if len(b) > 0 && b[0]&0x80 != 0 {
+			x = -1
+		}
+		for _, c := range b {
+			x = x<<8 | int64(c)
+		}
+		return absDigits(x)
+	}
+	i := new(big.Int).SetBytes(b)
+	if b[0]&0x80 != 0 {
+		i.Sub(i, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
+	}
+	return i.Sign() < 0, new(big.Int).Abs(i).Text(10)
+}
+
+// appendNumeric appends PostgreSQL's binary numeric: the value is digits
+// (absolute, in decimal) times 10^-scale, negative if neg. The format is
+// ndigits, weight, sign and display scale (int16 each), then ndigits
+// base-10000 digits, the first of weight 10000^weight.
+func appendNumeric(buf []byte, neg bool, digits string, scale int) []byte {
+	if len(digits) <= scale {
+		digits = strings.Repeat("0", scale+1-len(digits)) + digits
+	}
+	intPart, frac := digits[:len(digits)-scale], digits[len(digits)-scale:]
+	intPart = strings.Repeat("0", (4-len(intPart)%4)%4) + intPart
+	frac += strings.Repeat("0", (4-len(frac)%4)%4)
+	all := intPart + frac
+	groups := make([]uint16, 0, len(all)/4)
+	for i := 0; i < len(all); i += 4 {
+		g := uint16(all[i]-'0')*1000 + uint16(all[i+1]-'0')*100 + uint16(all[i+2]-'0')*10 + uint16(all[i+3]-'0')
+		groups = append(groups, g)
+	}
+	weight := len(intPart)/4 - 1
+	for len(groups) > 0 && groups[0] == 0 {
+		groups, weight = groups[1:], weight-1
+	}
+	for len(groups) > 0 && groups[len(groups)-1] == 0 {
+		groups = groups[:len(groups)-1]
+	}
+	var sign uint16
+	if len(groups) == 0 {
+		weight = 0
+	} else if neg {
+		sign = 0x4000
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(groups)))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
+	buf = binary.BigEndian.AppendUint16(buf, sign)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(scale))
+	for _, g := range groups {
+		buf = binary.BigEndian.AppendUint16(buf, g)
+	}
+	return buf
+}
+
+// partSource streams the rows of one table's Parquet parts as PostgreSQL's
+// binary COPY format, for pgconn's CopyFrom: an io.Reader that encodes a
+// batch of rows each time its buffer runs dry. Memory is bounded by one batch
+// and the Parquet reader's page buffers, whatever the table's size.
 type partSource struct {
 	ctx   context.Context
 	lk    *lake.Lake
 	table *lake.Table
-	conv  []converter
+	enc   []encoder
 
 	files    []lake.File
 	groups   []parquet.RowGroup
@@ -174,53 +235,109 @@ type partSource struct {
 	rows     parquet.Rows
 	batch    []parquet.Row
 	n, i     int
-	vals     []any
 	lakeRows int64 // rows the parts' footers hold
-	err      error
+
+	// mu guards what pgconn's reading goroutine shares with the caller:
+	// pgconn may return before that goroutine ends.
+	mu  sync.Mutex
+	err error // the error that stopped the rows, kept for the caller
+
+	out     []byte // encoded bytes not yet read
+	started bool   // the COPY header is written
+	done    bool   // the trailer is written
 }
 
-const batchRows = 512
+const (
+	batchRows  = 512
+	bufferSize = 256 << 10
+)
+
+// copyHeader starts binary COPY data: signature, flags, header extension length.
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
 func newPartSource(ctx context.Context, lk *lake.Lake, t *lake.Table) (*partSource, error) {
-	s := &partSource{ctx: ctx, lk: lk, table: t, files: t.Files, batch: make([]parquet.Row, batchRows), vals: make([]any, len(t.Columns))}
+	s := &partSource{ctx: ctx, lk: lk, table: t, files: t.Files, batch: make([]parquet.Row, batchRows)}
 	for _, c := range t.Columns {
-		conv, err := converterFor(c)
+		enc, err := encoderFor(c)
 		if err != nil {
 			return nil, fmt.Errorf("table %s column %s: %w", t.Name, c.Name, err)
 		}
-		s.conv = append(s.conv, conv)
+		s.enc = append(s.enc, enc)
 	}
 	return s, nil
 }
 
-// Next advances to the next row, opening parts and row groups as needed.
-func (s *partSource) Next() bool {
-	for s.err == nil {
+// Read implements io.Reader.
+func (s *partSource) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.out) == 0 {
+		if s.done {
+			return 0, io.EOF
+		}
+		if err := s.fill(); err != nil {
+			s.err = err
+			return 0, err
+		}
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// fill encodes rows until the buffer holds bufferSize bytes or the rows end.
+func (s *partSource) fill() error {
+	buf := s.out[:0]
+	if !s.started {
+		buf, s.started = append(buf, copyHeader...), true
+	}
+	for len(buf) < bufferSize {
+		ok, err := s.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			buf, s.done = append(buf, 0xff, 0xff), true // trailer
+			break
+		}
+		if buf, err = s.appendRow(buf, s.batch[s.i-1]); err != nil {
+			return err
+		}
+	}
+	s.out = buf
+	return nil
+}
+
+// next advances to the next row, opening parts and row groups as needed.
+func (s *partSource) next() (bool, error) {
+	for {
 		if s.i < s.n {
-			s.err = s.convert(s.batch[s.i])
 			s.i++
-			return s.err == nil
+			return true, nil
 		}
 		switch {
 		case s.rows != nil:
 			n, err := s.rows.ReadRows(s.batch)
 			s.n, s.i = n, 0
 			if errors.Is(err, io.EOF) {
-				s.err = s.closeRows()
+				if err := s.closeRows(); err != nil {
+					return false, err
+				}
 			} else if err != nil {
-				s.err = fmt.Errorf("read rows: %w", err)
+				return false, errors.Join(fmt.Errorf("read rows: %w", err), s.closeRows())
 			}
 		case len(s.groups) > 0:
 			s.rows = s.groups[0].Rows()
 			s.groups = s.groups[1:]
 		case len(s.files) > 0:
-			s.err = s.openFile(s.files[0])
+			if err := s.openFile(s.files[0]); err != nil {
+				return false, err
+			}
 			s.files = s.files[1:]
 		default:
-			return false
+			return false, nil
 		}
 	}
-	return false
 }
 
 func (s *partSource) closeRows() error {
@@ -254,33 +371,37 @@ func (s *partSource) openFile(f lake.File) error {
 	return nil
 }
 
-func (s *partSource) convert(row parquet.Row) error {
+// appendRow appends one tuple: the field count, then each field's length
+// (-1 for NULL) and value.
+func (s *partSource) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.leaf)))
 	for j, leaf := range s.leaf {
 		if leaf >= len(row) {
-			return fmt.Errorf("column %s: row has %d values", s.table.Columns[j].Name, len(row))
+			return nil, fmt.Errorf("column %s: row has %d values", s.table.Columns[j].Name, len(row))
 		}
 		v := row[leaf]
 		if v.IsNull() {
-			s.vals[j] = nil
+			buf = binary.BigEndian.AppendUint32(buf, math.MaxUint32)
 			continue
 		}
-		x, err := s.conv[j](v)
-		if err != nil {
-			return fmt.Errorf("column %s: %w", s.table.Columns[j].Name, err)
+		at := len(buf)
+		buf = append(buf, 0, 0, 0, 0)
+		var err error
+		if buf, err = s.enc[j](buf, v); err != nil {
+			return nil, fmt.Errorf("column %s: %w", s.table.Columns[j].Name, err)
 		}
-		s.vals[j] = x
+		binary.BigEndian.PutUint32(buf[at:], uint32(len(buf)-at-4))
 	}
-	return nil
+	return buf, nil
 }
 
-// Values returns the current row.
-func (s *partSource) Values() ([]any, error) { return s.vals, s.err }
-
-// Err returns the error that stopped Next, if any.
-func (s *partSource) Err() error {
-	if s.err != nil && s.rows != nil {
-		s.rows.Close()
-		s.rows = nil
+// finish releases the open row group, if an error left one open, and
+// returns the error that stopped the rows, if any.
+func (s *partSource) finish() (readErr, closeErr error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rows != nil {
+		closeErr = s.closeRows()
 	}
-	return s.err
+	return s.err, closeErr
 }

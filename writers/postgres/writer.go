@@ -32,6 +32,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -226,10 +227,14 @@ func live(ctx context.Context, q querier, tenantID string) (string, error) {
 	return id, nil
 }
 
-// Load loads req's snapshot, following the contract of writers.Writer. A
-// request with a table subset is refused: this target promotes whole
-// snapshots only. On an error the returned Outcome (outcome failed) is
-// recorded in the ledgers as well.
+// Load loads req's snapshot, following the contract of writers.Writer.
+//
+// A malformed request (tenant id, snapshot id, reason) or one with a table
+// subset (this target promotes whole snapshots only) is refused with an error
+// and a nil Outcome. Any other error comes with an Outcome saying failed,
+// recorded in both ledgers like every other outcome. Should only the lake's
+// ledger record fail to be written, the Outcome still says what happened and
+// the error says the record is missing; retrying is harmless (already-live).
 func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (*writers.Outcome, error) {
 	out := &writers.Outcome{
 		Tenant: req.Tenant, SnapshotID: req.SnapshotID, Target: w.Target(), Reason: req.Reason,
@@ -314,15 +319,19 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		return false, nil
 	}
 
+	t0 := time.Now()
 	results, err := w.stage(ctx, conn, lk, m, stagingName)
 	if err != nil {
 		return false, err
 	}
 	out.Tables = results
+	t1 := time.Now()
 	ok, err := w.validate(ctx, conn, m, stagingName, out.Tables)
 	if err != nil {
 		return false, err
 	}
+	slog.Debug("postgres writer: staged and validated", "tenant", req.Tenant, "snapshot", req.SnapshotID,
+		"stage", t1.Sub(t0), "validate", time.Since(t1), "ok", ok)
 	if !ok {
 		out.Outcome = writers.OutcomeQuarantined
 		out.Message = "validation failed (" + failedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingName
@@ -381,12 +390,24 @@ func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, st
 	if err != nil {
 		return res, err
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{staging, t.Name}, names, src)
-	if err != nil {
+	cols := make([]string, len(names))
+	for i, n := range names {
+		cols[i] = pgx.Identifier{n}.Sanitize()
+	}
+	// FREEZE: the table was created in this transaction, so its rows can be
+	// written frozen, sparing the validation scan from setting hint bits.
+	copySQL := "COPY " + pgx.Identifier{staging, t.Name}.Sanitize() + " (" + strings.Join(cols, ", ") + ") FROM STDIN WITH (FORMAT binary, FREEZE)"
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, copySQL)
+	readErr, closeErr := src.finish()
+	if readErr != nil {
+		// The server's error only says the copy was aborted; say why.
+		err = readErr
+	}
+	if err = errors.Join(err, closeErr); err != nil {
 		return res, fmt.Errorf("copy from lake: %w", err)
 	}
 	res.LakeRows = src.lakeRows
-	res.TargetRows = n
+	res.TargetRows = tag.RowsAffected()
 	return res, nil
 }
 
