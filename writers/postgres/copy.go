@@ -128,7 +128,9 @@ func encoderFor(c lake.Column) (encoder, error) {
 		return func(buf []byte, v parquet.Value) ([]byte, error) { return append(buf, v.ByteArray()...), nil }, nil
 	case "JSON":
 		// jsonb's binary format: version 1, then the JSON text.
-		return func(buf []byte, v parquet.Value) ([]byte, error) { return append(append(buf, 1), v.ByteArray()...), nil }, nil
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			return append(append(buf, 1), v.ByteArray()...), nil
+		}, nil
 	case "BOOL":
 		return func(buf []byte, v parquet.Value) ([]byte, error) {
 			if v.Boolean() {
