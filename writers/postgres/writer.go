@@ -198,6 +198,18 @@ func (w *Writer) stagingSchema(tenantID string) string {
 	return strings.ReplaceAll(w.cfg.StagingTemplate, "{tenant}", tenantID)
 }
 
+// checkSchemaName refuses a tenant schema name that PostgreSQL would
+// truncate or that names a schema a promotion must never drop.
+func (w *Writer) checkSchemaName(name string) error {
+	switch {
+	case len(name) > 63:
+		return fmt.Errorf("schema name %q is longer than PostgreSQL's 63 bytes", name)
+	case name == controlSchema, name == w.cfg.AllTenantsSchema, name == "public", name == "information_schema", strings.HasPrefix(name, "pg_"):
+		return fmt.Errorf("schema name %q is reserved: choose another schema template", name)
+	}
+	return nil
+}
+
 // Live returns the live snapshot id of tenant, or "" when none is live.
 func (w *Writer) Live(ctx context.Context, tenantID string) (id string, err error) {
 	if err := tenant.ValidateID(tenantID); err != nil {
@@ -286,8 +298,8 @@ func checkRequest(req writers.Request) error {
 func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) (recorded bool, err error) {
 	liveName, stagingName := w.LiveSchema(req.Tenant), w.stagingSchema(req.Tenant)
 	for _, s := range []string{liveName, stagingName} {
-		if len(s) > 63 {
-			return false, fmt.Errorf("schema name %q is longer than PostgreSQL's 63 bytes", s)
+		if err := w.checkSchemaName(s); err != nil {
+			return false, err
 		}
 	}
 	m, err := lk.Manifest(ctx, req.Tenant, req.SnapshotID)
