@@ -77,7 +77,7 @@ echo "raw COPY FROM: $raw s"
 
 echo "== tenantlake load (stage with COPY, validate counts, profiles and schema, promote)"
 t0=$(now)
-"$bin" load --tenant bench --latest --target "$warehouse"
+/usr/bin/time -f %M -o "$state/load.rss" "$bin" load --tenant bench --latest --target "$warehouse"
 full=$(secs "$t0" "$(now)")
 
 echo "== tenantlake load again, profile checks off (new snapshot id: same rows)"
@@ -91,4 +91,5 @@ echo "rows:                                  $rows"
 echo "raw COPY FROM (binary file):           $raw s"
 echo "tenantlake load, all checks:           $full s  ($(awk -v a="$full" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')x raw)"
 echo "tenantlake load, profile checks off:   $lean s  ($(awk -v a="$lean" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')x raw)"
+echo "tenantlake load, peak memory (RSS):   $(( $(cat "$state/load.rss") / 1024 )) MiB"
 echo "target: at most 1.4x raw"

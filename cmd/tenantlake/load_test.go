@@ -14,6 +14,7 @@ import (
 	readerpg "github.com/tenantlake/tenantlake/readers/postgres"
 	"github.com/tenantlake/tenantlake/tenant"
 	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/writertest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -99,6 +100,24 @@ func TestLoad(t *testing.T) {
 		if !strings.Contains(human, want) {
 			t.Errorf("human output lacks %q:\n%s", want, human)
 		}
+	}
+
+	// A snapshot whose manifest disagrees with its data: quarantined, exit non-zero.
+	lk, err := lake.Open(ctx, lakeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	bad, err := writertest.CommitCopy(ctx, lk, second, func(m *lake.Manifest) {
+		m.Tables[0].Rows++
+		m.Tables[0].Files[0].Rows++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	human, err = execute(t, "load", "--lake", lakeURL, "--target", warehouse, "--tenant", "acme", "--snapshot", bad.SnapshotID)
+	if err == nil || !strings.Contains(err.Error(), "quarantined") || !strings.Contains(human, "FAILED: rows") {
+		t.Errorf("load of a tampered snapshot: error %v, output:\n%s", err, human)
 	}
 }
 
