@@ -76,7 +76,7 @@ func (pw *partWriter) open(ctx context.Context) error {
 	}
 	pw.cancel, pw.part = cancel, part
 	pw.w = parquet.NewWriter(part, pw.tb.pschema,
-		parquet.Compression(codec),
+		parquet.Compression(codec), parquet.DefaultEncodingFor(parquet.ByteArray, &parquet.Plain), parquet.DataPageStatistics(false), parquet.PageBufferSize(1<<20),
 		parquet.CreatedBy("tenantlake", pw.opts.ToolVersion, ""),
 	)
 	pw.rows, pw.rgBytes, pw.partBytes = 0, 0, 0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -296,10 +297,27 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// batchRows is how many rows are handed to the Parquet writer at once.
-const batchRows = 256
+// A batch of rows handed to the Parquet writer at once ends at batchRows
+// rows or batchBytes bytes received, whichever comes first; pipelineDepth
+// batches are in flight between the receiving and the encoding goroutine of
+// a range.
+const (
+	batchRows     = 1024
+	batchBytes    = 1 << 20
+	pipelineDepth = 3
+)
 
-// readRange streams one range of a table into parts.
+// batch is rows converted from PostgreSQL, waiting to be encoded. Byte values
+// point into arena.
+type batch struct {
+	rows  []parquet.Row
+	n     int
+	arena []byte
+	raw   int64 // bytes received from PostgreSQL
+}
+
+// readRange streams one range of a table into parts: this goroutine receives
+// and converts rows, another encodes and uploads them, so the two overlap.
 func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task) error {
 	tb := tk.tb
 	rg := tb.ranges[tk.rg]
@@ -319,38 +337,87 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 	}
 	sql := "SELECT " + strings.Join(exprs, ", ") + " FROM " + rg.from + rg.where
 
-	profiles := make([]profile, len(tb.cols))
-	pw := &partWriter{snap: snap, tb: tb, opts: &r.opts, always: tk.rg == 0}
-	rr := conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, formats)
-
-	batch := make([]parquet.Row, batchRows)
-	for i := range batch {
-		batch[i] = make(parquet.Row, len(tb.cols))
+	free := make(chan *batch, pipelineDepth)
+	full := make(chan *batch, pipelineDepth)
+	for range pipelineDepth {
+		b := &batch{rows: make([]parquet.Row, batchRows)}
+		for i := range b.rows {
+			b.rows[i] = make(parquet.Row, len(tb.cols))
+		}
+		free <- b
 	}
+	pw := &partWriter{snap: snap, tb: tb, opts: &r.opts, always: tk.rg == 0}
 	var (
-		arena            []byte
-		n                int
-		rawBytes         int64
-		progRows, progBy int64
-		rowErr           error
+		writeErr  error
+		writeDone = make(chan struct{})
+		failed    atomic.Bool
 	)
+	go func() {
+		defer close(writeDone)
+		for b := range full {
+			if writeErr == nil {
+				if writeErr = pw.write(ctx, b.rows[:b.n], b.raw); writeErr != nil {
+					failed.Store(true)
+				} else if r.opts.Progress != nil {
+					r.opts.Progress(int64(b.n), b.raw)
+				}
+			}
+			b.n, b.raw, b.arena = 0, 0, b.arena[:0]
+			free <- b
+		}
+	}()
+
+	profiles := make([]profile, len(tb.cols))
+	readErr := r.receive(ctx, conn, tb, sql, formats, profiles, free, full, &failed)
+	close(full)
+	<-writeDone
+	err := writeErr // a write error stops the receiving, so it comes first
+	if err == nil {
+		err = readErr
+	}
+	if err == nil {
+		err = pw.finish(ctx)
+	}
+	if err != nil {
+		pw.abort()
+		return err
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.files = append(tb.files, pw.files...)
+	tb.rows += pw.total
+	for i := range profiles {
+		tb.profiles[i].merge(&profiles[i])
+	}
+	return nil
+}
+
+// receive runs the query and converts its rows into batches taken from free
+// and sent to full, until the rows end, a value is bad, or failed is set by
+// the encoding goroutine.
+func (r *Reader) receive(ctx context.Context, conn *pgx.Conn, tb *table, sql string, formats []int16,
+	profiles []profile, free <-chan *batch, full chan<- *batch, failed *atomic.Bool) error {
+	rr := conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, formats)
+	b := <-free
+	var rowErr error
+rows:
 	for rr.NextRow() {
 		vals := rr.Values()
-		row := batch[n]
+		row := b.rows[b.n]
 		for i := range tb.cols {
 			c := &tb.cols[i]
 			raw := vals[i]
-			rawBytes += int64(len(raw))
+			b.raw += int64(len(raw))
 			if raw == nil {
 				if !c.nullable {
 					rowErr = fmt.Errorf("column %s: NULL in a NOT NULL column, row %s", c.source, rowKey(tb, vals))
-					break
+					break rows
 				}
 				profiles[i].nulls++
 				row[i] = parquet.NullValue().Level(0, 0, i)
 				continue
 			}
-			v, err := c.convert(raw, &profiles[i], &arena)
+			v, err := c.convert(raw, &profiles[i], &b.arena)
 			if err != nil {
 				var bad *badValue
 				if errors.As(err, &bad) && c.policy == PolicyNull {
@@ -359,7 +426,7 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 					continue
 				}
 				rowErr = fmt.Errorf("column %s: row %s: %w", c.source, rowKey(tb, vals), err)
-				break
+				break rows
 			}
 			def := 0
 			if c.nullable {
@@ -367,56 +434,27 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 			}
 			row[i] = v.Level(0, def, i)
 		}
-		if rowErr != nil {
-			break
-		}
-		n++
-		if n == batchRows {
-			if err := pw.write(ctx, batch[:n], rawBytes); err != nil {
-				rowErr = err
+		b.n++
+		if b.n == batchRows || b.raw >= batchBytes {
+			if failed.Load() {
+				rowErr = errors.New("stopped: writing failed")
 				break
 			}
-			progRows += int64(n)
-			progBy += rawBytes
-			if r.opts.Progress != nil && progRows >= 16*batchRows {
-				r.opts.Progress(progRows, progBy)
-				progRows, progBy = 0, 0
-			}
-			n, rawBytes, arena = 0, 0, arena[:0]
+			full <- b
+			b = <-free
 		}
 	}
 	if rowErr != nil {
 		// Stop the query: closing the connection is the sure way; the worker
 		// fails and its transaction with it.
 		conn.PgConn().Close(context.WithoutCancel(ctx))
-		pw.abort()
 		return rowErr
 	}
 	if _, err := rr.Close(); err != nil {
-		pw.abort()
 		return fmt.Errorf("query: %w", err)
 	}
-	if n > 0 {
-		if err := pw.write(ctx, batch[:n], rawBytes); err != nil {
-			pw.abort()
-			return err
-		}
-		progRows += int64(n)
-		progBy += rawBytes
-	}
-	if err := pw.finish(ctx); err != nil {
-		pw.abort()
-		return err
-	}
-	if r.opts.Progress != nil && progRows > 0 {
-		r.opts.Progress(progRows, progBy)
-	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	tb.files = append(tb.files, pw.files...)
-	tb.rows += pw.total
-	for i := range profiles {
-		tb.profiles[i].merge(&profiles[i])
+	if b.n > 0 {
+		full <- b
 	}
 	return nil
 }
