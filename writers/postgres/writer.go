@@ -311,7 +311,17 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err != nil {
 		return false, err
 	}
-	defer closeConn(ctx, conn, &err)
+	defer func() {
+		var cerr error
+		closeConn(ctx, conn, &cerr)
+		if cerr != nil && err == nil {
+			// What the load did is committed (or recorded as not done);
+			// a failed close changes none of it.
+			slog.Warn("postgres writer: after the load", "tenant", req.Tenant, "snapshot", req.SnapshotID, "err", cerr)
+		} else if cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockTenant, req.Tenant); err != nil {
 		return false, fmt.Errorf("lock tenant: %w", err)
 	}
