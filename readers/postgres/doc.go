@@ -32,7 +32,9 @@
 // # Streaming
 //
 // Rows are fetched in PostgreSQL's binary format where it is exact (text
-// output otherwise) and written as they arrive: row groups and parts are
+// output otherwise) and written as they arrive: per range, one goroutine
+// receives and converts rows in batches (at most 1024 rows or 1 MiB) while
+// another encodes and uploads them. Row groups and parts are
 // bounded by Options.RowGroupBytes and Options.PartBytes, pages are compressed
 // with zstd. Tables larger than Options.SplitBytes are split into ctid ranges,
 // each written as its own parts. The first range of every table writes at

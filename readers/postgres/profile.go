@@ -192,7 +192,7 @@ func (p *profile) manifest(c *column) lake.Profile {
 			out.Min, out.Max = ptr(formatFloat(p.fmin)), ptr(formatFloat(p.fmax))
 		}
 		out.Sum = ptr(formatFloat(p.fsum))
-	case kString:
+	case kString, kUUID:
 		out.Min, out.Max = ptr(string(p.smin)), ptr(string(p.smax))
 	case kBool:
 		out.Min, out.Max = ptr(strconv.FormatBool(!p.sawFalse)), ptr(strconv.FormatBool(p.sawTrue))

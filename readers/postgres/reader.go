@@ -39,7 +39,7 @@ type Options struct {
 	// snapshot. Zero means 2.
 	Parallel int
 	// RowGroupBytes bounds a row group by the bytes of the values received
-	// from PostgreSQL. Zero means 32 MiB.
+	// from PostgreSQL. Zero means 16 MiB.
 	RowGroupBytes int64
 	// PartBytes bounds a part the same way; a range bigger than this is
 	// written as several parts. Zero means 1 GiB.
@@ -72,7 +72,7 @@ func New(opts Options) *Reader {
 		opts.Parallel = 2
 	}
 	if opts.RowGroupBytes <= 0 {
-		opts.RowGroupBytes = 32 << 20
+		opts.RowGroupBytes = 16 << 20
 	}
 	if opts.PartBytes <= 0 {
 		opts.PartBytes = 1 << 30
@@ -86,9 +86,12 @@ func New(opts Options) *Reader {
 // sessionSettings fix every setting that changes PostgreSQL's text output,
 // so results never depend on the server's, the role's, the database's or the
 // process's defaults (PGTZ, PGOPTIONS, TZ, DateStyle, ...). They are SET after
-// connecting, which overrides all of those.
+// connecting, which overrides all of those. A long read must not be cut by
+// a role's statement or idle-in-transaction timeout (the exporting
+// transaction idles while the workers read).
 const sessionSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
-SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8'`
+SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';
+SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0`
 
 // connect opens one connection to the tenant's database.
 func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
@@ -166,6 +169,17 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 	tables, err := r.plan(ctx, conn, t, m, moneyScale)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	// Like pg_dump: hold ACCESS SHARE locks until the end, so no table read
+	// can be dropped or altered under the workers.
+	if len(tables) > 0 {
+		names := make([]string, len(tables))
+		for i, tb := range tables {
+			names[i] = tb.sql()
+		}
+		if _, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+			return nil, fmt.Errorf("snapshot %s: lock tables: %w", id, err)
+		}
 	}
 	snap, err := lk.NewSnapshot(ctx, t.ID, id)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -21,10 +20,11 @@ const (
 	kInt64                   // int8, binary
 	kFloat32                 // float4, binary
 	kFloat64                 // float8, binary
-	kDecimal                 // numeric(p,s) within 38 digits: text, to DECIMAL(p,s)
+	kDecimal                 // numeric(p,s) within 38 digits: binary, to DECIMAL(p,s)
 	kMoney                   // money, binary int64 minor units, to DECIMAL(19,2)
 	kBool                    // bool, binary
 	kString                  // any type by its text output
+	kUUID                    // uuid, binary, to its canonical lower-case text
 	kBytes                   // bytea, binary
 	kJSON                    // json, jsonb, and to_json() of arrays and composites, text
 	kDate                    // date, binary
@@ -49,6 +49,7 @@ const (
 	oidTimestamp   = 1114
 	oidTimestamptz = 1184
 	oidNumeric     = 1700
+	oidUUID        = 2950
 	oidJSONB       = 3802
 )
 
@@ -119,6 +120,8 @@ func (c *column) classify(oid uint32, typmod int32, category, typtype byte) {
 		c.kind = kTimestamptz
 	case oidTime:
 		c.kind = kTime
+	case oidUUID:
+		c.kind = kUUID
 	case oidMoney:
 		c.kind, c.prec, c.scale = kMoney, 19, 2
 		c.flba = decimalBytes(19)
@@ -159,7 +162,7 @@ func decimalBytes(p int) int {
 // format (else its text output).
 func (c *column) binaryResult() bool {
 	switch c.kind {
-	case kString, kJSON, kDecimal:
+	case kString, kJSON:
 		return false
 	}
 	return true
@@ -192,7 +195,7 @@ func (c *column) node() parquet.Node {
 		n = parquet.Decimal(c.scale, c.prec, parquet.FixedLenByteArrayType(c.flba))
 	case kBool:
 		n = parquet.Leaf(parquet.BooleanType)
-	case kString:
+	case kString, kUUID:
 		n = parquet.String()
 	case kBytes:
 		n = parquet.Leaf(parquet.ByteArrayType)
@@ -230,7 +233,7 @@ func (c *column) parquetType() string {
 		return fmt.Sprintf("FIXED_LEN_BYTE_ARRAY(%d) DECIMAL(%d,%d)", c.flba, c.prec, c.scale)
 	case kBool:
 		return "BOOLEAN"
-	case kString:
+	case kString, kUUID:
 		return "BYTE_ARRAY STRING"
 	case kBytes:
 		return "BYTE_ARRAY"
@@ -262,7 +265,7 @@ func (c *column) bigQueryType() string {
 		return fmt.Sprintf("BIGNUMERIC(%d,%d)", c.prec, c.scale)
 	case kBool:
 		return "BOOL"
-	case kString:
+	case kString, kUUID:
 		return "STRING"
 	case kBytes:
 		return "BYTES"
@@ -331,7 +334,7 @@ func (c *column) convert(raw []byte, p *profile, arena *[]byte) (parquet.Value, 
 		p.addFloat(v)
 		return parquet.DoubleValue(v), nil
 	case kDecimal:
-		small, bigv, err := parseDecimal(raw, c.scale)
+		small, bigv, err := decodeNumeric(raw, c.scale)
 		if err != nil {
 			return parquet.Value{}, err
 		}
@@ -350,6 +353,13 @@ func (c *column) convert(raw []byte, p *profile, arena *[]byte) (parquet.Value, 
 	case kString:
 		p.addString(raw)
 		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
+	case kUUID:
+		if len(raw) != 16 {
+			return parquet.Value{}, fmt.Errorf("uuid of %d bytes", len(raw))
+		}
+		v := appendUUID(arena, raw)
+		p.addString(v)
+		return parquet.ByteArrayValue(v), nil
 	case kBytes, kJSON:
 		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
 	case kDate:
@@ -418,8 +428,20 @@ func (c *column) display(raw []byte) string {
 		if len(raw) == 8 {
 			return strconv.FormatInt(int64(binary.BigEndian.Uint64(raw)), 10)
 		}
-	case kString, kDecimal, kJSON:
+	case kString, kJSON:
 		return strconv.Quote(string(raw))
+	case kUUID:
+		if len(raw) == 16 {
+			var a []byte
+			return string(appendUUID(&a, raw))
+		}
+	case kDecimal:
+		if small, bigv, err := decodeNumeric(raw, c.scale); err == nil {
+			if bigv == nil {
+				bigv = big.NewInt(small)
+			}
+			return formatDecimal(bigv, c.scale)
+		}
 	case kDate:
 		if len(raw) == 4 {
 			return formatPGDate(int64(int32(binary.BigEndian.Uint32(raw))) + pgEpochDays)
@@ -436,63 +458,108 @@ func formatPGDate(days int64) string {
 	return time.Unix(days*86400, 0).UTC().Format("2006-01-02")
 }
 
-// parseDecimal parses PostgreSQL's text output of a numeric into its unscaled
-// integer at scale: small when it fits an int64 (bigv nil), else bigv.
-func parseDecimal(raw []byte, scale int) (small int64, bigv *big.Int, err error) {
-	s := raw
-	neg := false
-	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
-		neg = s[0] == '-'
-		s = s[1:]
+// Signs of PostgreSQL's binary numeric format.
+const (
+	numericPos  = 0x0000
+	numericNeg  = 0x4000
+	numericNaN  = 0xC000
+	numericPInf = 0xD000
+	numericNInf = 0xF000
+)
+
+// pow10 holds 10^0 .. 10^18.
+var pow10 = func() (p [19]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
 	}
-	if len(s) == 0 || s[0] < '0' || s[0] > '9' {
-		return 0, nil, &badValue{fmt.Sprintf("numeric %s has no decimal value", raw)}
+	return p
+}()
+
+// decodeNumeric decodes PostgreSQL's binary numeric (ndigits, weight, sign,
+// dscale, then ndigits base-10000 digits) into its unscaled integer at scale:
+// small when it fits an int64 (bigv nil), else bigv.
+func decodeNumeric(raw []byte, scale int) (small int64, bigv *big.Int, err error) {
+	if len(raw) < 8 {
+		return 0, nil, fmt.Errorf("numeric of %d bytes", len(raw))
 	}
-	frac := -1
-	digits := 0
+	ndigits := int(int16(binary.BigEndian.Uint16(raw)))
+	weight := int(int16(binary.BigEndian.Uint16(raw[2:])))
+	sign := binary.BigEndian.Uint16(raw[4:])
+	switch sign {
+	case numericNaN:
+		return 0, nil, &badValue{"numeric NaN has no decimal value"}
+	case numericPInf:
+		return 0, nil, &badValue{"numeric Infinity has no decimal value"}
+	case numericNInf:
+		return 0, nil, &badValue{"numeric -Infinity has no decimal value"}
+	case numericPos, numericNeg:
+	default:
+		return 0, nil, fmt.Errorf("numeric sign %#x", sign)
+	}
+	if ndigits < 0 || len(raw) != 8+2*ndigits {
+		return 0, nil, fmt.Errorf("numeric of %d bytes with %d digits", len(raw), ndigits)
+	}
+	// value = digits (as one integer) * 10^exp
+	exp := 4*(weight-ndigits+1) + scale
 	var v uint64
 	fits := true
-	for _, ch := range s {
+	for i := 0; i < ndigits; i++ {
+		d := uint64(binary.BigEndian.Uint16(raw[8+2*i:]))
+		if v > (math.MaxInt64-d)/10000 {
+			fits = false
+			break
+		}
+		v = v*10000 + d
+	}
+	if fits {
 		switch {
-		case ch == '.' && frac < 0:
-			frac = 0
-			continue
-		case ch < '0' || ch > '9':
-			return 0, nil, &badValue{fmt.Sprintf("numeric %s is not a plain decimal", raw)}
-		}
-		if frac >= 0 {
-			frac++
-		}
-		digits++
-		if digits > 18 {
+		case exp >= 0 && exp < len(pow10) && (v == 0 || v <= math.MaxInt64/pow10[exp]):
+			v *= pow10[exp]
+		case exp < 0 && -exp < len(pow10) && v%pow10[-exp] == 0:
+			v /= pow10[-exp]
+		case exp < 0 && -exp >= len(pow10) && v == 0:
+		default:
 			fits = false
 		}
-		v = v*10 + uint64(ch-'0')
 	}
-	if frac < 0 {
-		frac = 0
-	}
-	if frac > scale {
-		return 0, nil, &badValue{fmt.Sprintf("numeric %s has more than %d fraction digits", raw, scale)}
-	}
-	if fits && digits+scale-frac <= 18 {
-		for i := frac; i < scale; i++ {
-			v *= 10
-		}
-		if neg {
+	if fits {
+		if sign == numericNeg {
 			return -int64(v), nil, nil
 		}
 		return int64(v), nil, nil
 	}
-	txt := strings.Replace(string(s), ".", "", 1) + strings.Repeat("0", scale-frac)
-	b, ok := new(big.Int).SetString(txt, 10)
-	if !ok {
-		return 0, nil, fmt.Errorf("numeric %s: cannot parse", raw)
+	b := new(big.Int)
+	for i := 0; i < ndigits; i++ {
+		b.Mul(b, big.NewInt(10000))
+		b.Add(b, big.NewInt(int64(binary.BigEndian.Uint16(raw[8+2*i:]))))
 	}
-	if neg {
+	if exp >= 0 {
+		b.Mul(b, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(exp)), nil))
+	} else {
+		q, r := new(big.Int).QuoRem(b, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-exp)), nil), new(big.Int))
+		if r.Sign() != 0 {
+			return 0, nil, &badValue{fmt.Sprintf("numeric has more than %d fraction digits", scale)}
+		}
+		b = q
+	}
+	if sign == numericNeg {
 		b.Neg(b)
 	}
 	return 0, b, nil
+}
+
+// appendUUID appends the canonical lower-case text of a 16-byte uuid.
+func appendUUID(arena *[]byte, raw []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	start := len(*arena)
+	for i, c := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			*arena = append(*arena, '-')
+		}
+		*arena = append(*arena, hexDigits[c>>4], hexDigits[c&15])
+	}
+	return (*arena)[start:len(*arena):len(*arena)]
 }
 
 // appendDecimal appends the big-endian two's complement of the unscaled value
