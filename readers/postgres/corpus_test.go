@@ -194,3 +194,56 @@ func checkArrowType(t *testing.T, s *arrow.Schema, name string, ok func(arrow.Da
 		t.Errorf("arrow type of %s: %v", name, fs)
 	}
 }
+
+// TestNumerics reads many generated values of numerics of every shape
+// (small and big precision, negative scale, scale above precision,
+// unconstrained) and compares them, read back with arrow-go, with
+// PostgreSQL's text of each value.
+func TestNumerics(t *testing.T) {
+	tn, dsn := newTenant(t, "acme",
+		`CREATE TABLE nums (id int PRIMARY KEY, a numeric(18,4), b numeric(38,10), c numeric(10,0), d numeric(4,-3), e numeric(3,5), f numeric(76,38), g numeric)`,
+		`SELECT setseed(0.42)`,
+		`INSERT INTO nums SELECT i,
+			round((random() - 0.5)::numeric * 10::numeric ^ (random() * 14)::int, 4),
+			round(((random() - 0.5)::numeric + random()::numeric / 1e15) * 10::numeric ^ (random() * 28)::int, 10),
+			round((random() - 0.5)::numeric * 10::numeric ^ (random() * 10)::int),
+			round((random() - 0.5)::numeric * 10::numeric ^ (random() * 7)::int, -3),
+			round((random() - 0.5)::numeric / 500, 5),
+			round(((random() - 0.5)::numeric + random()::numeric / 1e15 + random()::numeric / 1e30) * 10::numeric ^ (random() * 38)::int, 38),
+			(random() - 0.5)::numeric * 10::numeric ^ (random() * 60 - 30)::int
+		FROM generate_series(1, 3000) i`,
+		`INSERT INTO nums VALUES (0, 0, 0, 0, 0, 0, 0, 0), (-1, -99999999999999.9999, -9999999999999999999999999999.9999999999, -9999999999, -9999000, -0.00999,
+			-99999999999999999999999999999999999999.99999999999999999999999999999999999999, 'NaN'),
+			(-2, 0.0001, 0.0000000001, 1, 1000, 0.00001, 0.00000000000000000000000000000000000001, '1e-1000')`,
+	)
+	ctx := context.Background()
+	lk := openLake(t)
+	m, err := New(Options{}).Read(ctx, lk, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := m.Table("nums")
+	var cols [][3]string
+	for _, c := range tb.Columns {
+		cols = append(cols, [3]string{c.Source, "text", c.Name})
+	}
+	if got := tb.Columns[6].BigQueryType; got != "BIGNUMERIC(76,38)" {
+		t.Errorf("numeric(76,38) is %s", got)
+	}
+	want := byKey(t, expectedRows(t, dsn, "nums", cols), "id")
+	rows, _ := readTable(t, lk, tb)
+	have := byKey(t, rows, "id")
+	if len(have) != len(want) {
+		t.Fatalf("%d rows, want %d", len(have), len(want))
+	}
+	bad := 0
+	for id, w := range want {
+		for k, v := range w {
+			if have[id][k] != v && bad < 10 {
+				bad++
+				t.Errorf("row %s column %s: lake %q, PostgreSQL %q", id, k, have[id][k], v)
+			}
+		}
+	}
+	checkProfiles(t, dsn, "nums", tb)
+}
