@@ -23,7 +23,10 @@
 //     record in the lake's ledger.
 //
 // The tenant and all-tenants schemas belong to tenantlake: objects created in
-// them by hand are dropped at the next promotion.
+// them by hand are dropped at the next promotion, and so are grants on them
+// (a promotion replaces the schemas): give analysts access with ALTER DEFAULT
+// PRIVILEGES for the role that loads, which new schemas' tables inherit, or
+// grant again after each load.
 package postgres
 
 import (

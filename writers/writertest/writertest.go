@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -562,16 +563,16 @@ func testInterrupted(t *testing.T, h Harness) {
 	prefix := lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	var fired sync.Once
-	reached := false
+	var reached atomic.Bool
 	e.hook.setHook(func(key string) {
 		if strings.HasPrefix(key, prefix) {
-			fired.Do(func() { reached = true; cancel() })
+			reached.Store(true)
+			cancel()
 		}
 	})
 	out, err := e.w.Load(ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: cur.m.SnapshotID, Reason: writers.ReasonScheduled})
 	e.hook.setHook(nil)
-	if !reached {
+	if !reached.Load() {
 		t.Fatalf("the writer never read %s*; outcome %+v, error %v", prefix, out, err)
 	}
 	if err == nil {
