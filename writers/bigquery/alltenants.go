@@ -54,26 +54,57 @@ func (w *Writer) rebuildAllTenants(ctx context.Context, names []string) error {
 		}
 		view := w.client.Dataset(w.cfg.AllTenantsDataset).Table(name)
 		if len(parts) == 0 {
-			if err := view.Delete(ctx); err != nil && !isNotFound(err) {
+			if err := w.dropView(ctx, view); err != nil {
 				return fmt.Errorf("all-tenants view %s: drop: %w", name, err)
 			}
 			continue
 		}
-		sql := "CREATE OR REPLACE VIEW " + tablePath(view) + " AS\n" + unionSQL(parts)
-		q := w.client.Query(sql)
-		q.Location, q.Labels = w.cfg.Location, w.cfg.Labels
-		job, err := q.Run(ctx)
-		if err == nil {
-			var status *bigquery.JobStatus
-			if status, err = job.Wait(ctx); err == nil {
-				err = status.Err()
-			}
-		}
-		if err != nil {
+		if err := w.replaceView(ctx, view, unionSQL(parts)); err != nil {
 			return fmt.Errorf("all-tenants view %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// replaceView replaces view with query: CREATE OR REPLACE VIEW, atomic;
+// or, in the emulator's mode (ctas promotion), which lacks it (and DROP
+// VIEW IF EXISTS, and deleting a view through the tables API), DROP VIEW
+// when the view exists, then CREATE VIEW.
+func (w *Writer) replaceView(ctx context.Context, view *bigquery.Table, query string) error {
+	if w.cfg.Promotion != PromoteCTAS {
+		return w.exec(ctx, "CREATE OR REPLACE VIEW "+tablePath(view)+" AS\n"+query)
+	}
+	if err := w.dropView(ctx, view); err != nil {
+		return err
+	}
+	return w.exec(ctx, "CREATE VIEW "+tablePath(view)+" AS\n"+query)
+}
+
+// dropView drops view if it exists.
+func (w *Writer) dropView(ctx context.Context, view *bigquery.Table) error {
+	_, err := view.Metadata(ctx)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return w.exec(ctx, "DROP VIEW "+tablePath(view))
+}
+
+// exec runs one statement and waits for it.
+func (w *Writer) exec(ctx context.Context, sql string) error {
+	q := w.client.Query(sql)
+	q.Location, q.Labels = w.cfg.Location, w.cfg.Labels
+	job, err := q.Run(ctx)
+	if err != nil {
+		return err
+	}
+	status, err := job.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	return status.Err()
 }
 
 // tenants lists the tenants that have a dataset in the project: the

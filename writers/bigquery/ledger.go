@@ -12,7 +12,8 @@ import (
 	"github.com/tenantlake/tenantlake/writers"
 )
 
-// ledgerTable is the table of load outcomes in Config.LedgerDataset.
+// ledgerTable is the table of load outcomes in Config.LedgerDataset, beside
+// the live table (live.go).
 const ledgerTable = "loads"
 
 // ledgerRow is one load outcome in the ledger table. Tables holds the
@@ -34,14 +35,25 @@ type ledgerRow struct {
 	FinishedAt   time.Time `bigquery:"finished_at"`
 }
 
-func (w *Writer) ensureLedgerTable(ctx context.Context) error {
+func (w *Writer) ensureLedgerTables(ctx context.Context) error {
 	schema, err := bigquery.InferSchema(ledgerRow{})
 	if err != nil {
 		return fmt.Errorf("ledger table schema: %w", err)
 	}
-	t := w.client.Dataset(w.cfg.LedgerDataset).Table(ledgerTable)
-	if err := t.Create(ctx, &bigquery.TableMetadata{Schema: schema}); err != nil && !isAlreadyExists(err) {
-		return fmt.Errorf("create ledger table %s.%s: %w", w.cfg.LedgerDataset, ledgerTable, err)
+	liveSchema := bigquery.Schema{
+		{Name: "tenant", Type: bigquery.StringFieldType, Required: true},
+		{Name: "snapshot_id", Type: bigquery.StringFieldType, Required: true},
+		{Name: "state", Type: bigquery.StringFieldType, Required: true},
+		{Name: "load_id", Type: bigquery.StringFieldType, Required: true},
+		{Name: "updated_at", Type: bigquery.TimestampFieldType, Required: true},
+	}
+	for name, s := range map[string]bigquery.Schema{ledgerTable: schema, liveTable: liveSchema} {
+		t := w.client.Dataset(w.cfg.LedgerDataset).Table(name)
+		if err := t.Create(ctx, &bigquery.TableMetadata{Schema: s}); err != nil && !isAlreadyExists(err) {
+			if _, merr := t.Metadata(ctx); merr != nil { // created by another load just now (emulator: 500)
+				return fmt.Errorf("create table %s.%s: %w", w.cfg.LedgerDataset, name, err)
+			}
+		}
 	}
 	return nil
 }

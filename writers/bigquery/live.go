@@ -2,81 +2,110 @@ package bigquery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
-	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
 
 	"github.com/tenantlake/tenantlake/lake"
-	"github.com/tenantlake/tenantlake/writers"
 )
 
-// The live record of a tenant is two labels on its dataset:
-// tenantlake_live (the live snapshot, as lake.ShortSnapshotID) and
-// tenantlake_state ("live", or "promoting" while a load replaces the
-// tables). Both change only with a compare-and-swap on the dataset's etag
-// (an If-Match header), so of two loads racing for the same tenant one
-// claims the dataset and the other fails and can be retried.
+// The live record of every tenant is one row of the table "live" in the
+// ledger dataset: the live snapshot, its state ("live", or "promoting"
+// while a load replaces the tables) and the load that wrote it. A row only
+// changes by a compare-and-swap on the load id: an UPDATE whose WHERE
+// names the load id the writer read (or an INSERT when no row existed),
+// followed by a read that checks the row now holds this load. Of two loads
+// racing for one tenant, BigQuery serialises the two DML statements and
+// only one finds its expected load id; the other fails and can be retried.
+//
+// (Dataset labels with the dataset's etag were the first design; the
+// emulator neither keeps label updates nor has etags, so that design could
+// not be tested end to end here. A table works the same on both.)
 
-// liveSnapshot reads the live snapshot id from a tenant dataset's labels:
-// "" when none is live.
-func liveSnapshot(labels map[string]string) (string, error) {
-	short := labels[labelLive]
-	if short == "" {
-		return "", nil
-	}
-	id := snapshotFromShort(short)
-	if _, err := lake.ParseSnapshotID(id); err != nil || lake.ShortSnapshotID(id) != short {
-		return "", fmt.Errorf("label %s=%q is not a snapshot id", labelLive, short)
-	}
-	return id, nil
+const liveTable = "live"
+
+// liveRecord is a tenant's row of the live table; zero when none.
+type liveRecord struct {
+	Snapshot string `bigquery:"snapshot_id"`
+	State    string `bigquery:"state"`
+	LoadID   string `bigquery:"load_id"`
 }
 
-// snapshotFromShort inverts lake.ShortSnapshotID ("20261121t020304123z" →
-// "20261121T020304.123Z"); liveSnapshot checks the round trip.
-func snapshotFromShort(short string) string {
-	s := strings.ToUpper(short)
-	if len(s) < 4 {
-		return s
-	}
-	return s[:len(s)-4] + "." + s[len(s)-4:]
+// errLiveChanged: the live record is not what the load read before; another
+// load changed it.
+var errLiveChanged = errors.New("the live record changed under this load (a concurrent load of the same tenant); retry")
+
+// literal quotes s as a GoogleSQL string literal. Only validated tenant ids,
+// snapshot ids, load ids and states reach it.
+func literal(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// labelUpdate sets the live record to snapshotID in state. The writer's
-// configured labels are sent again with it: the emulator replaces a
-// dataset's whole label set on update, where BigQuery merges.
-func labelUpdate(cfgLabels map[string]string, tenant, snapshotID, state string) bigquery.DatasetMetadataToUpdate {
-	var u bigquery.DatasetMetadataToUpdate
-	for k, v := range cfgLabels {
-		u.SetLabel(k, v)
-	}
-	u.SetLabel(labelTenant, tenant)
-	u.SetLabel(labelLive, lake.ShortSnapshotID(snapshotID))
-	u.SetLabel(labelState, state)
-	return u
+func (w *Writer) liveTablePath() string {
+	return tablePath(w.client.Dataset(w.cfg.LedgerDataset).Table(liveTable))
 }
 
-// claim marks the tenant's dataset as promoting req's snapshot, with a
-// compare-and-swap: it re-reads the dataset, checks that the live snapshot
-// is still the one the load started from (and the stale rule against it),
-// and updates the labels under the etag it read. It returns the dataset's
-// metadata after the claim, whose etag releases it.
-func (w *Writer) claim(ctx context.Context, ds *bigquery.Dataset, req writers.Request, startLive string) (*bigquery.DatasetMetadata, error) {
-	md, err := ds.Metadata(ctx)
+// readLive returns tenant's live record.
+func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error) {
+	q := w.client.Query("SELECT snapshot_id, state, load_id FROM " + w.liveTablePath() + " WHERE tenant = " + literal(tenant))
+	q.Location = w.cfg.Location
+	it, err := q.Read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read dataset %s: %w", ds.DatasetID, err)
+		return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
 	}
-	live, err := liveSnapshot(md.Labels)
+	var recs []liveRecord
+	for {
+		var r liveRecord
+		err := it.Next(&r)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
+		}
+		recs = append(recs, r)
+	}
+	switch len(recs) {
+	case 0:
+		return liveRecord{}, nil
+	case 1:
+		if _, err := lake.ParseSnapshotID(recs[0].Snapshot); err != nil {
+			return liveRecord{}, fmt.Errorf("live record of %s: %w", tenant, err)
+		}
+		return recs[0], nil
+	}
+	return liveRecord{}, fmt.Errorf("live record of %s: %d rows (two first loads raced); delete all but the one matching the live tables", tenant, len(recs))
+}
+
+// swapSQL is the DML statement that replaces tenant's live record with
+// next if it is still the one written by load prevLoadID ("" when there was
+// no record).
+func (w *Writer) swapSQL(tenant, prevLoadID string, next liveRecord) string {
+	if prevLoadID == "" {
+		return "INSERT INTO " + w.liveTablePath() + " (tenant, snapshot_id, state, load_id, updated_at) SELECT " +
+			strings.Join([]string{literal(tenant), literal(next.Snapshot), literal(next.State), literal(next.LoadID)}, ", ") +
+			", CURRENT_TIMESTAMP() FROM UNNEST([1]) WHERE NOT EXISTS (SELECT 1 FROM " + w.liveTablePath() +
+			" WHERE tenant = " + literal(tenant) + ")"
+	}
+	return "UPDATE " + w.liveTablePath() + " SET snapshot_id = " + literal(next.Snapshot) + ", state = " + literal(next.State) +
+		", load_id = " + literal(next.LoadID) + ", updated_at = CURRENT_TIMESTAMP() WHERE tenant = " + literal(tenant) +
+		" AND load_id = " + literal(prevLoadID)
+}
+
+// swapLive replaces tenant's live record with next if it is still the one
+// written by load prevLoadID, and fails with errLiveChanged if not.
+func (w *Writer) swapLive(ctx context.Context, tenant, prevLoadID string, next liveRecord) error {
+	if err := w.exec(ctx, w.swapSQL(tenant, prevLoadID, next)); err != nil {
+		return fmt.Errorf("update live record of %s: %w", tenant, err)
+	}
+	got, err := w.readLive(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if live != startLive {
-		return nil, fmt.Errorf("live snapshot changed from %q to %q while loading (a concurrent load); retry", startLive, live)
+	if got != next {
+		return fmt.Errorf("live record of %s: %w", tenant, errLiveChanged)
 	}
-	etag := md.ETag
-	md, err = ds.Update(ctx, labelUpdate(w.cfg.Labels, req.Tenant, req.SnapshotID, statePromoting), etag)
-	if err != nil {
-		return nil, fmt.Errorf("claim dataset %s for promotion (compare-and-swap on etag %q): %w", ds.DatasetID, etag, err)
-	}
-	return md, nil
+	return nil
 }

@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,12 +19,12 @@ import (
 	"github.com/tenantlake/tenantlake/internal/pgtest"
 )
 
-// The test binary runs every test against three real parts started here:
-// the BigQuery emulator command (goccy/bigquery-emulator, built by
-// scripts/bigquery-emulator.sh into .cache/bin), an in-process
-// fake-gcs-server that the emulator reads gs:// lake parts from
-// (STORAGE_EMULATOR_HOST, also honoured by the lake's gs:// opener), and a
-// throwaway PostgreSQL (internal/pgtest) that the reader snapshots from.
+// The emulator tests run against three real parts: the BigQuery emulator
+// command (goccy/bigquery-emulator, built by scripts/bigquery-emulator.sh
+// into .cache/bin; one per test), an in-process fake-gcs-server that the
+// emulator reads gs:// lake parts from (STORAGE_EMULATOR_HOST, also
+// honoured by the lake's gs:// opener), and a throwaway PostgreSQL
+// (internal/pgtest) that the reader snapshots from.
 
 const (
 	emuProject = "tenantlake-test"
@@ -34,8 +32,9 @@ const (
 )
 
 var (
-	emuEndpoint string // http://127.0.0.1:PORT of the emulator
-	setCounter  atomic.Int64
+	emuBin    string              // the emulator command
+	emuEnv    []string            // its environment (STORAGE_EMULATOR_HOST)
+	gcsServer *fakestorage.Server // the lake's GCS
 )
 
 func TestMain(m *testing.M) {
@@ -43,8 +42,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "writers/bigquery tests:", err)
 		os.Exit(1)
 	}
-	// pgtest.Main runs the tests and exits; the emulator is a child started
-	// with a parent-death signal, so it stops with this process.
 	pgtest.Main(m)
 }
 
@@ -64,49 +61,68 @@ func startServices() error {
 		return fmt.Errorf("fake-gcs-server: %w", err)
 	}
 	gcs.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: lakeBucket})
-	gcsURL := "http://127.0.0.1:" + strconv.Itoa(gcsPort)
-	if err := os.Setenv("STORAGE_EMULATOR_HOST", gcsURL); err != nil {
+	gcsServer = gcs
+	// The Go storage client (the lake's gs:// opener) takes host:port; the
+	// emulator prefixes the variable to "/storage/v1/" and needs a scheme.
+	gcsHost := "127.0.0.1:" + strconv.Itoa(gcsPort)
+	gcsURL := "http://" + gcsHost
+	if err := os.Setenv("STORAGE_EMULATOR_HOST", gcsHost); err != nil {
 		return err
 	}
 
+	emuBin = bin
+	emuEnv = append(os.Environ(), "STORAGE_EMULATOR_HOST="+gcsURL)
+	return nil
+}
+
+// startEmulator starts an emulator for test t on free loopback ports and
+// stops it when t ends; it returns its endpoint. Each test has its own: the
+// emulator does not recover from some failed requests (its database
+// connection stays closed), so one test must not break the next.
+func startEmulator(t testing.TB) string {
+	t.Helper()
 	httpPort, err := freePort()
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	grpcPort, err := freePort()
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	// Pdeathsig is delivered when the thread that started the child exits:
-	// keep TestMain's goroutine on its thread for the life of the process.
-	runtime.LockOSThread()
-	cmd := exec.Command(bin, "--project="+emuProject, "--host=127.0.0.1",
-		"--port="+strconv.Itoa(httpPort), "--grpc-port="+strconv.Itoa(grpcPort), "--log-level=error")
-	cmd.Env = append(os.Environ(), "STORAGE_EMULATOR_HOST="+gcsURL)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd := exec.Command(emuBin, "--project="+emuProject, "--host=127.0.0.1",
+		"--port="+strconv.Itoa(httpPort), "--grpc-port="+strconv.Itoa(grpcPort), "--log-level=fatal")
+	cmd.Env = emuEnv
+	cmd.Stderr = os.Stderr
+	// The emulator dies with the test process even if it exits abruptly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+		t.Fatalf("start %s: %v", emuBin, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	emuEndpoint = "http://127.0.0.1:" + strconv.Itoa(httpPort)
+	t.Cleanup(func() {
+		if err := cmd.Process.Kill(); err != nil {
+			t.Errorf("stop the emulator: %v", err)
+		}
+		<-exited
+	})
+	endpoint := "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(emuEndpoint + "/bigquery/v2/projects/" + emuProject + "/datasets")
+		resp, err := http.Get(endpoint + "/bigquery/v2/projects/" + emuProject + "/datasets")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return endpoint
 			}
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("%s exited before answering: %v", bin, err)
-		case <-time.After(100 * time.Millisecond):
+			t.Fatalf("%s exited before answering: %v", emuBin, err)
+		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not answer on %s within 60s", bin, emuEndpoint)
+			t.Fatalf("%s did not answer on %s within 60s", emuBin, endpoint)
 		}
 	}
 }
@@ -120,20 +136,13 @@ func freePort() (int, error) {
 	return port, l.Close()
 }
 
-// emulatorConfig returns a Config for the emulator whose datasets no other
-// test uses: the emulator is shared by the whole test binary.
+// emulatorConfig returns a Config for a new emulator of test t.
 func emulatorConfig(t testing.TB) Config {
-	n := setCounter.Add(1)
-	p := fmt.Sprintf("s%d_", n)
 	return Config{
-		Project:           emuProject,
-		DatasetTemplate:   p + "tenant_" + TenantPlaceholder,
-		StagingDataset:    p + "staging",
-		AllTenantsDataset: p + "all_tenants",
-		LedgerDataset:     p + "ledger",
-		Promotion:         PromoteCTAS, // the emulator has no copy jobs
-		Labels:            map[string]string{"env": "test"},
-		ClientOptions:     []option.ClientOption{option.WithEndpoint(emuEndpoint), option.WithoutAuthentication()},
+		Project:       emuProject,
+		Promotion:     PromoteCTAS, // the emulator has no copy jobs
+		Labels:        map[string]string{"env": "test"},
+		ClientOptions: []option.ClientOption{option.WithEndpoint(startEmulator(t)), option.WithoutAuthentication()},
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 
 // Unit tests of what the emulator cannot show: the exact job
 // configurations sent (copy jobs, decimal target types), 409 on a reused
-// job id, the etag compare-and-swap; and of the pure functions.
+// job id; and of the pure functions.
 
 const snap = "20261121T020304.123Z"
 
@@ -66,20 +66,6 @@ func TestJobIDDerivation(t *testing.T) {
 	p1 := promoteJobID("p.tenant_acme", "acme", snap, "orders", "l1")
 	if p1 == promoteJobID("p.tenant_acme", "acme", snap, "orders", "l2") {
 		t.Error("promotion job ids of two loads (a replay promotes again) are equal")
-	}
-}
-
-func TestSnapshotFromShort(t *testing.T) {
-	for _, id := range []string{snap, "19700101T000000.000Z", "99991231T235959.999Z"} {
-		if got := snapshotFromShort(lake.ShortSnapshotID(id)); got != id {
-			t.Errorf("snapshotFromShort(ShortSnapshotID(%s)) = %s", id, got)
-		}
-	}
-	if _, err := liveSnapshot(map[string]string{labelLive: "garbage"}); err == nil {
-		t.Error("a malformed live label was accepted")
-	}
-	if got, err := liveSnapshot(map[string]string{}); got != "" || err != nil {
-		t.Errorf("no label: %q, %v", got, err)
 	}
 }
 
@@ -130,6 +116,8 @@ func TestCompareFigure(t *testing.T) {
 		ok   bool
 	}{
 		{bigquery.IntegerFieldType, "min", "-32768", int64(-32768), true},
+		{bigquery.StringFieldType, "nulls", "2", int64(2), true},
+		{bigquery.BooleanFieldType, "nulls", "0", int64(1), false},
 		{bigquery.IntegerFieldType, "sum", "99999999999999999999", big.NewRat(0, 1).SetFrac(bigInt("99999999999999999999"), big.NewInt(1)), true},
 		{bigquery.IntegerFieldType, "max", "5", int64(6), false},
 		{bigquery.NumericFieldType, "min", "1.50", big.NewRat(3, 2), true},
@@ -223,22 +211,18 @@ func TestRetryable(t *testing.T) {
 }
 
 // fakeAPI is a minimal BigQuery REST API that records what the client
-// sends: job insertions (whose configuration the tests check field by
-// field), dataset patches with their If-Match header. It answers the job
-// lookups from what was inserted, or 404.
+// sends: job insertions, whose configuration the tests check field by
+// field. It answers the job lookups from what was inserted, or 404.
 type fakeAPI struct {
 	mu        sync.Mutex
 	jobs      map[string]json.RawMessage // job id → the job as inserted
 	tables    map[string]bool            // tables created
 	inserts   []map[string]any
-	patches   []*http.Request
-	patchBody []map[string]any
 	insertErr int // answer job insertions with this status (after recording the job)
-	etag      string
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, *Writer) {
-	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}, etag: "etag-1"}
+	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	w, err := New(context.Background(), Config{
@@ -285,21 +269,6 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.writeJob(w, parts[3])
-	case r.Method == http.MethodGet && len(parts) == 4 && parts[2] == "datasets":
-		json.NewEncoder(w).Encode(map[string]any{"datasetReference": map[string]any{"projectId": "p", "datasetId": parts[3]},
-			"etag": f.etag, "labels": map[string]any{"env": "test"}})
-	case r.Method == http.MethodPatch && len(parts) == 4 && parts[2] == "datasets":
-		var ds map[string]any
-		json.Unmarshal(body, &ds)
-		f.patches = append(f.patches, r)
-		f.patchBody = append(f.patchBody, ds)
-		if r.Header.Get("If-Match") != f.etag {
-			fail(http.StatusPreconditionFailed, "conditionNotMet")
-			return
-		}
-		f.etag += "+"
-		ds["etag"] = f.etag
-		json.NewEncoder(w).Encode(ds)
 	case r.Method == http.MethodPost && len(parts) == 5 && parts[4] == "tables":
 		key := parts[3] + "." + string(body)
 		if f.tables[key] {
@@ -459,30 +428,24 @@ func TestRunJobAttachesOnConflict(t *testing.T) {
 	}
 }
 
-// The live record changes only under the etag read: If-Match is sent, the
-// configured labels are sent with the live labels, and a changed etag
-// fails the claim.
-func TestClaimIsCompareAndSwap(t *testing.T) {
-	f, w := newFakeAPI(t)
-	ds := w.client.Dataset("tenant_acme")
-	req := writers.Request{Tenant: "acme", SnapshotID: snap, Reason: writers.ReasonScheduled}
-	md, err := w.claim(context.Background(), ds, req, "")
+// The live record changes only by a compare-and-swap on the load id that
+// wrote it; the emulator test TestLiveRecordCompareAndSwap runs these.
+func TestSwapSQL(t *testing.T) {
+	client, err := bigquery.NewClient(context.Background(), "p", option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.patches[0].Header.Get("If-Match"); got != "etag-1" {
-		t.Errorf("If-Match %q, want etag-1", got)
+	w := &Writer{cfg: Config{Project: "p", LedgerDataset: "led"}, client: client}
+	next := liveRecord{Snapshot: snap, State: statePromoting, LoadID: "l2"}
+	want := "UPDATE `p.led.live` SET snapshot_id = '20261121T020304.123Z', state = 'promoting', load_id = 'l2', updated_at = CURRENT_TIMESTAMP() WHERE tenant = 'acme' AND load_id = 'l1'"
+	if got := w.swapSQL("acme", "l1", next); got != want {
+		t.Errorf("update:\n%s\nwant\n%s", got, want)
 	}
-	wantJSON(t, "labels", f.patchBody[0]["labels"], `{"env":"test","tenantlake_live":"20261121t020304123z","tenantlake_state":"promoting","tenantlake_tenant":"acme"}`)
-	if md.ETag != "etag-1+" {
-		t.Errorf("etag after claim %q", md.ETag)
+	want = "INSERT INTO `p.led.live` (tenant, snapshot_id, state, load_id, updated_at) SELECT 'acme', '20261121T020304.123Z', 'promoting', 'l2', CURRENT_TIMESTAMP() FROM UNNEST([1]) WHERE NOT EXISTS (SELECT 1 FROM `p.led.live` WHERE tenant = 'acme')"
+	if got := w.swapSQL("acme", "", next); got != want {
+		t.Errorf("insert:\n%s\nwant\n%s", got, want)
 	}
-	// Another writer changes the dataset between our read and our update.
-	if _, err := ds.Update(context.Background(), labelUpdate(nil, "acme", snap, stateLive), "stale-etag"); err == nil {
-		t.Error("an update under a stale etag succeeded")
-	}
-	// A claim whose starting live snapshot is no longer live fails.
-	if _, err := w.claim(context.Background(), ds, req, "20250101T000000.000Z"); err == nil {
-		t.Error("claim succeeded although the live snapshot changed")
+	if got := literal(`a'b\c`); got != `'a\'b\\c'` {
+		t.Errorf("literal: %s", got)
 	}
 }

@@ -162,7 +162,11 @@ func compareFigure(f figure, v bigquery.Value) (bool, string) {
 	if v == nil {
 		return f.name == "sum" && isZero(f.want), "NULL"
 	}
-	switch f.typ {
+	typ := f.typ
+	if f.name == "nulls" {
+		typ = bigquery.IntegerFieldType // a count, whatever the column's type
+	}
+	switch typ {
 	case bigquery.IntegerFieldType, bigquery.NumericFieldType, bigquery.BigNumericFieldType:
 		got, ok := toRat(v)
 		if !ok {

@@ -76,13 +76,10 @@ type Config struct {
 	ClientOptions []option.ClientOption
 }
 
-// Labels the writer keeps on each tenant dataset.
-const (
-	labelTenant = "tenantlake_tenant"
-	labelLive   = "tenantlake_live"  // lake.ShortSnapshotID of the live snapshot
-	labelState  = "tenantlake_state" // stateLive, or statePromoting while tables are replaced
-)
+// labelTenant labels each tenant dataset with its tenant id.
+const labelTenant = "tenantlake_tenant"
 
+// States of a live record.
 const (
 	stateLive      = "live"
 	statePromoting = "promoting"
@@ -162,14 +159,14 @@ func (w *Writer) Live(ctx context.Context, t string) (string, error) {
 	if err := tenant.ValidateID(t); err != nil {
 		return "", fmt.Errorf("bigquery writer: live: %w", err)
 	}
-	md, err := w.client.Dataset(w.datasetName(t)).Metadata(ctx)
-	if isNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
+	if err := w.ensureLedger(ctx); err != nil {
 		return "", fmt.Errorf("bigquery writer: live snapshot of %s: %w", t, err)
 	}
-	return liveSnapshot(md.Labels)
+	rec, err := w.readLive(ctx, t)
+	if err != nil {
+		return "", fmt.Errorf("bigquery writer: %w", err)
+	}
+	return rec.Snapshot, nil
 }
 
 // Load loads req's snapshot from lk, as writers.Writer says: stage every
@@ -222,7 +219,8 @@ func newLoadID() string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
-	return "l" + time.Now().UTC().Format("20060102t150405000000") + "_" + hex.EncodeToString(b[:])
+	now := time.Now().UTC()
+	return fmt.Sprintf("l%s%06d_%s", now.Format("20060102t150405"), now.Nanosecond()/1000, hex.EncodeToString(b[:]))
 }
 
 func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) error {
@@ -238,16 +236,13 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := w.ensureDatasets(ctx, req.Tenant); err != nil {
 		return err
 	}
-	md, err := ds.Metadata(ctx)
-	if err != nil {
-		return fmt.Errorf("read dataset %s: %w", ds.DatasetID, err)
-	}
-	live, err := liveSnapshot(md.Labels)
+	rec, err := w.readLive(ctx, req.Tenant)
 	if err != nil {
 		return err
 	}
+	live := rec.Snapshot
 	out.PreviousLive = live
-	if skip := w.skip(req, live, md.Labels[labelState], out); skip {
+	if skip := w.skip(req, rec, out); skip {
 		return nil
 	}
 
@@ -284,8 +279,8 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 
 	// 3. Promote, between a compare-and-swap claim of the live record and
 	// its release.
-	md, err = w.claim(ctx, ds, req, live)
-	if err != nil {
+	next := liveRecord{Snapshot: req.SnapshotID, State: statePromoting, LoadID: out.LoadID}
+	if err := w.swapLive(ctx, req.Tenant, rec.LoadID, next); err != nil {
 		return err
 	}
 	for i, t := range tables {
@@ -301,8 +296,10 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 			return err
 		}
 	}
-	if _, err := ds.Update(ctx, labelUpdate(w.cfg.Labels, req.Tenant, req.SnapshotID, stateLive), md.ETag); err != nil {
-		return fmt.Errorf("record live snapshot in dataset %s: %w", ds.DatasetID, err)
+	done := next
+	done.State = stateLive
+	if err := w.swapLive(ctx, req.Tenant, out.LoadID, done); err != nil {
+		return err
 	}
 	out.Outcome = writers.OutcomeLoaded
 	out.Live = req.SnapshotID
@@ -322,10 +319,12 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 }
 
 // skip decides, before anything is loaded, whether req is a redelivery of
-// the live snapshot or a stale scheduled load, and fills out if so.
-func (w *Writer) skip(req writers.Request, live, state string, out *writers.Outcome) bool {
+// the live snapshot or a stale scheduled load, and fills out if so. A
+// snapshot whose promotion did not finish (state promoting) is loaded again.
+func (w *Writer) skip(req writers.Request, rec liveRecord, out *writers.Outcome) bool {
+	live := rec.Snapshot
 	switch {
-	case live == req.SnapshotID && state != statePromoting:
+	case live == req.SnapshotID && rec.State == stateLive:
 		out.Outcome = writers.OutcomeAlreadyLive
 		out.Message = "snapshot " + live + " is already live"
 	case live > req.SnapshotID && req.Reason != writers.ReasonReplay:
@@ -370,46 +369,62 @@ func failedChecks(tables []writers.TableResult) string {
 }
 
 // ensureDatasets creates, when missing, the tenant's dataset, the staging,
-// all-tenants and ledger datasets, and the ledger table.
+// all-tenants and ledger datasets, and the ledger's tables.
 func (w *Writer) ensureDatasets(ctx context.Context, t string) error {
-	labels := func(extra map[string]string) map[string]string {
-		l := map[string]string{}
-		for k, v := range w.cfg.Labels {
-			l[k] = v
-		}
-		for k, v := range extra {
-			l[k] = v
-		}
-		return l
+	if err := w.ensureDataset(ctx, w.datasetName(t), &bigquery.DatasetMetadata{Labels: w.labels(map[string]string{labelTenant: t})}); err != nil {
+		return err
 	}
-	want := []struct {
-		name string
-		md   *bigquery.DatasetMetadata
-	}{
-		{w.datasetName(t), &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(map[string]string{labelTenant: t})}},
-		{w.cfg.StagingDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil), DefaultTableExpiration: w.cfg.StagingExpiration}},
-		{w.cfg.AllTenantsDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil)}},
-		{w.cfg.LedgerDataset, &bigquery.DatasetMetadata{Location: w.cfg.Location, Labels: labels(nil)}},
+	if err := w.ensureDataset(ctx, w.cfg.StagingDataset, &bigquery.DatasetMetadata{Labels: w.labels(nil), DefaultTableExpiration: w.cfg.StagingExpiration}); err != nil {
+		return err
 	}
-	for _, d := range want {
-		w.mu.Lock()
-		done := w.ensured[d.name]
-		w.mu.Unlock()
-		if done {
-			continue
-		}
-		err := w.client.Dataset(d.name).Create(ctx, d.md)
-		if err != nil && !isAlreadyExists(err) {
-			return fmt.Errorf("create dataset %s: %w", d.name, err)
-		}
-		if d.name == w.cfg.LedgerDataset {
-			if err := w.ensureLedgerTable(ctx); err != nil {
-				return err
-			}
-		}
-		w.mu.Lock()
-		w.ensured[d.name] = true
-		w.mu.Unlock()
+	if err := w.ensureDataset(ctx, w.cfg.AllTenantsDataset, &bigquery.DatasetMetadata{Labels: w.labels(nil)}); err != nil {
+		return err
 	}
+	return w.ensureLedger(ctx)
+}
+
+// ensureLedger creates, when missing, the ledger dataset and its tables.
+func (w *Writer) ensureLedger(ctx context.Context) error {
+	return w.ensureDataset(ctx, w.cfg.LedgerDataset, &bigquery.DatasetMetadata{Labels: w.labels(nil)})
+}
+
+// ensureDataset creates dataset name with md (in Config.Location) unless
+// this writer knows it exists.
+func (w *Writer) ensureDataset(ctx context.Context, name string, md *bigquery.DatasetMetadata) error {
+	w.mu.Lock()
+	done := w.ensured[name]
+	w.mu.Unlock()
+	if done {
+		return nil
+	}
+	md.Location = w.cfg.Location
+	ds := w.client.Dataset(name)
+	if err := ds.Create(ctx, md); err != nil && !isAlreadyExists(err) {
+		// Another load may have created it just now: BigQuery answers 409,
+		// the emulator 500.
+		if _, merr := ds.Metadata(ctx); merr != nil {
+			return fmt.Errorf("create dataset %s: %w", name, err)
+		}
+	}
+	if name == w.cfg.LedgerDataset {
+		if err := w.ensureLedgerTables(ctx); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	w.ensured[name] = true
+	w.mu.Unlock()
 	return nil
+}
+
+// labels returns the configured labels with extra ones.
+func (w *Writer) labels(extra map[string]string) map[string]string {
+	l := map[string]string{}
+	for k, v := range w.cfg.Labels {
+		l[k] = v
+	}
+	for k, v := range extra {
+		l[k] = v
+	}
+	return l
 }
