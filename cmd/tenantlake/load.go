@@ -14,6 +14,7 @@ import (
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/tenant"
 	"github.com/tenantlake/tenantlake/writers"
+	bqwriter "github.com/tenantlake/tenantlake/writers/bigquery"
 	"github.com/tenantlake/tenantlake/writers/postgres"
 )
 
@@ -158,8 +159,10 @@ func openTarget(ctx context.Context, target string) (writers.Writer, error) {
 	switch u.Scheme {
 	case "postgres", "postgresql":
 		return openPostgresTarget(ctx, u)
+	case "bigquery":
+		return bqwriter.Open(ctx, target) // parameters: writers/bigquery.ConfigFromURL
 	}
-	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres://)", u.Redacted(), u.Scheme)
+	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", u.Redacted(), u.Scheme)
 }
 
 // openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
