@@ -89,17 +89,20 @@ func (pw *partWriter) open(ctx context.Context) error {
 	return nil
 }
 
-// write appends rows holding raw bytes of PostgreSQL values.
-func (pw *partWriter) write(ctx context.Context, rows []parquet.Row, raw int64) error {
+// write appends n rows, given column by column (cols[i][:n]), holding raw
+// bytes of PostgreSQL values.
+func (pw *partWriter) write(ctx context.Context, cols [][]parquet.Value, n int, raw int64) error {
 	if pw.w == nil {
 		if err := pw.open(ctx); err != nil {
 			return err
 		}
 	}
-	if _, err := pw.w.WriteRows(rows); err != nil {
-		return fmt.Errorf("write parquet: %w", err)
+	for i, cw := range pw.w.ColumnWriters() {
+		if _, err := cw.WriteRowValues(cols[i][:n]); err != nil {
+			return fmt.Errorf("write parquet column %s: %w", pw.tb.cols[i].name, err)
+		}
 	}
-	pw.rows += int64(len(rows))
+	pw.rows += int64(n)
 	pw.rgBytes += raw
 	pw.partBytes += raw
 	switch {

@@ -321,10 +321,10 @@ const (
 	pipelineDepth = 3
 )
 
-// batch is rows converted from PostgreSQL, waiting to be encoded. Byte values
-// point into arena.
+// batch is rows converted from PostgreSQL, waiting to be encoded, column by
+// column: cols[i][:n] are column i's values. Byte values point into arena.
 type batch struct {
-	rows  []parquet.Row
+	cols  [][]parquet.Value
 	n     int
 	arena []byte
 	raw   int64 // bytes received from PostgreSQL
@@ -354,9 +354,9 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 	free := make(chan *batch, pipelineDepth)
 	full := make(chan *batch, pipelineDepth)
 	for range pipelineDepth {
-		b := &batch{rows: make([]parquet.Row, batchRows)}
-		for i := range b.rows {
-			b.rows[i] = make(parquet.Row, len(tb.cols))
+		b := &batch{cols: make([][]parquet.Value, len(tb.cols))}
+		for i := range b.cols {
+			b.cols[i] = make([]parquet.Value, batchRows)
 		}
 		free <- b
 	}
@@ -370,7 +370,7 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 		defer close(writeDone)
 		for b := range full {
 			if writeErr == nil {
-				if writeErr = pw.write(ctx, b.rows[:b.n], b.raw); writeErr != nil {
+				if writeErr = pw.write(ctx, b.cols, b.n, b.raw); writeErr != nil {
 					failed.Store(true)
 				} else if r.opts.Progress != nil {
 					r.opts.Progress(int64(b.n), b.raw)
@@ -417,7 +417,7 @@ func (r *Reader) receive(ctx context.Context, conn *pgx.Conn, tb *table, sql str
 rows:
 	for rr.NextRow() {
 		vals := rr.Values()
-		row := b.rows[b.n]
+		n := b.n
 		for i := range tb.cols {
 			c := &tb.cols[i]
 			raw := vals[i]
@@ -428,7 +428,7 @@ rows:
 					break rows
 				}
 				profiles[i].nulls++
-				row[i] = parquet.NullValue().Level(0, 0, i)
+				b.cols[i][n] = parquet.NullValue().Level(0, 0, i)
 				continue
 			}
 			v, err := c.convert(raw, &profiles[i], &b.arena)
@@ -436,7 +436,7 @@ rows:
 				var bad *badValue
 				if errors.As(err, &bad) && c.policy == PolicyNull {
 					profiles[i].nulls++
-					row[i] = parquet.NullValue().Level(0, 0, i)
+					b.cols[i][n] = parquet.NullValue().Level(0, 0, i)
 					continue
 				}
 				rowErr = fmt.Errorf("column %s: row %s: %w", c.source, rowKey(tb, vals), err)
@@ -446,7 +446,7 @@ rows:
 			if c.nullable {
 				def = 1
 			}
-			row[i] = v.Level(0, def, i)
+			b.cols[i][n] = v.Level(0, def, i)
 		}
 		b.n++
 		if b.n == batchRows || b.raw >= batchBytes {
