@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,4 +230,44 @@ func TestRequestChecks(t *testing.T) {
 	if out, err := w.Load(f.ctx, f.lk, writers.Request{Tenant: long, SnapshotID: m.SnapshotID, Reason: writers.ReasonManual}); err == nil || !strings.Contains(err.Error(), "63 bytes") {
 		t.Errorf("load of a tenant whose schema name is too long: %v, %+v", err, out)
 	}
+}
+
+// TestSameTenantConcurrently: loads of one tenant queue on its lock; the
+// newer snapshot ends live whatever the order, and nothing fails.
+func TestSameTenantConcurrently(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	src := pgtest.NewDatabase(t)
+	f.exec(src, `CREATE TABLE items (id bigint PRIMARY KEY)`, `INSERT INTO items SELECT generate_series(1, 1000)`)
+	read := func() *lake.Manifest {
+		m, err := readerpg.New(readerpg.Options{}).Read(f.ctx, f.lk, tenant.Tenant{ID: "acme", Connection: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+		return m
+	}
+	older := read()
+	f.exec(src, `DELETE FROM items WHERE id > 10`)
+	newer := read()
+
+	outs := make([]*writers.Outcome, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, m := range []*lake.Manifest{older, newer} {
+		wg.Go(func() {
+			outs[i], errs[i] = w.Load(f.ctx, f.lk, writers.Request{Tenant: "acme", SnapshotID: m.SnapshotID, Reason: writers.ReasonScheduled})
+		})
+	}
+	wg.Wait()
+	for i := range outs {
+		if errs[i] != nil {
+			t.Fatalf("load %d: %v", i, errs[i])
+		}
+	}
+	if outs[1].Outcome != writers.OutcomeLoaded || (outs[0].Outcome != writers.OutcomeLoaded && outs[0].Outcome != writers.OutcomeStale) {
+		t.Errorf("outcomes: older %s, newer %s", outs[0].Outcome, outs[1].Outcome)
+	}
+	equal(t, "live", f.query(`SELECT snapshot_id FROM tenantlake.live`), []string{newer.SnapshotID})
+	equal(t, "live rows", f.query(`SELECT count(*) FROM tenant_acme.items`), []string{"10"})
 }
