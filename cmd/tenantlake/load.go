@@ -54,6 +54,13 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
         all_tenants_schema=S    the all-tenants views' schema (all_tenants)
         name=N                  the target's name in outcomes and the lake's ledger (postgres)
   Passwords belong in PGPASSWORD or ~/.pgpass rather than in the URL.
+  bigquery://PROJECT?...   BigQuery: one dataset per tenant (tenant_<id>), a staging
+      dataset whose tables expire, all_tenants views, the tenantlake_ledger.live and
+      .loads tables. Options: location=L, dataset_template=T, staging_dataset=D,
+      all_tenants_dataset=D, ledger_dataset=D, profile_check=false, schema_check=false,
+      mode=copy|ctas (promotion; ctas for the emulator), labels=k:v,k:v, name=N,
+      endpoint=URL (an emulator, no authentication). Credentials come from the
+      environment (Application Default Credentials).
 
 Exits non-zero when the load failed or was quarantined.`,
 	Example: `  tenantlake load --tenant acme --latest --target postgres://localhost:5432/warehouse

@@ -174,7 +174,7 @@ func TestUnionSQL(t *testing.T) {
 }
 
 func TestConfigFromURL(t *testing.T) {
-	cfg, err := ConfigFromURL("bigquery://my-proj?location=EU&dataset=t_{tenant}&staging=stg&all_tenants=all&ledger=led&mode=ctas&profiles=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050")
+	cfg, err := ConfigFromURL("bigquery://my-proj?location=EU&dataset_template=t_{tenant}&staging_dataset=stg&all_tenants_dataset=all&ledger_dataset=led&mode=ctas&profile_check=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestConfigFromURL(t *testing.T) {
 		!reflect.DeepEqual(cfg.Labels, map[string]string{"team": "data", "env": "dev"}) || len(cfg.ClientOptions) != 2 {
 		t.Errorf("config %+v", cfg)
 	}
-	for _, bad := range []string{"bigquery://", "postgres://x", "bigquery://p?nope=1", "bigquery://p?profiles=maybe", "bigquery://u:pw@p"} {
+	for _, bad := range []string{"bigquery://", "postgres://x", "bigquery://p?nope=1", "bigquery://p?profile_check=maybe", "bigquery://u:pw@p"} {
 		if _, err := ConfigFromURL(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

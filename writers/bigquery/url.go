@@ -12,9 +12,11 @@ import (
 
 // ConfigFromURL parses a target URL:
 //
-//	bigquery://PROJECT?location=EU&dataset=tenant_{tenant}&staging=tenantlake_staging
-//	    &all_tenants=all_tenants&ledger=tenantlake_ledger&mode=copy|ctas
-//	    &profiles=false&schema=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050
+//	bigquery://PROJECT?location=EU&dataset_template=tenant_{tenant}
+//	    &staging_dataset=tenantlake_staging&all_tenants_dataset=all_tenants
+//	    &ledger_dataset=tenantlake_ledger&mode=copy|ctas&profile_check=false
+//	    &schema_check=false&labels=team:data,env:dev&name=bigquery
+//	    &endpoint=http://127.0.0.1:9050
 //
 // Every parameter is optional (the defaults of Config). endpoint points the
 // client at a BigQuery emulator, without authentication; otherwise
@@ -34,24 +36,24 @@ func ConfigFromURL(raw string) (Config, error) {
 		switch k {
 		case "location":
 			cfg.Location = v
-		case "dataset":
+		case "dataset_template":
 			cfg.DatasetTemplate = v
-		case "staging":
+		case "staging_dataset":
 			cfg.StagingDataset = v
-		case "all_tenants":
+		case "all_tenants_dataset":
 			cfg.AllTenantsDataset = v
-		case "ledger":
+		case "ledger_dataset":
 			cfg.LedgerDataset = v
 		case "mode":
 			cfg.Promotion = v
 		case "name":
 			cfg.Name = v
-		case "profiles", "schema":
+		case "profile_check", "schema_check":
 			on, err := strconv.ParseBool(v)
 			if err != nil {
 				return Config{}, fmt.Errorf("bigquery target %q: %s=%q: %w", raw, k, v, err)
 			}
-			if k == "profiles" {
+			if k == "profile_check" {
 				cfg.SkipProfiles = !on
 			} else {
 				cfg.SkipSchema = !on
