@@ -184,11 +184,16 @@ func TestLoadCorpusFromGCS(t *testing.T) {
 	out := load(t, w, lk, "acme", m.SnapshotID, writers.ReasonScheduled)
 	wantOutcome(t, out, writers.OutcomeLoaded)
 	checkAllOK(t, out, 2)
-	got := liveRows(t, w, "acme", "corpus")
-	if len(got) != 3 {
-		t.Fatalf("live corpus has %d rows, want 3: %v", len(got), got)
+	// The source's values as the client returns them (JSON text as
+	// BigQuery's JSON type prints it: compact).
+	want := []string{
+		`[1 -32768 2147483647 -9223372036854775808 1.5 1e+300 true héllo ✓ at noon [0 255] {"a":[1,2,{"b":null}]} a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11]`,
+		`[2 32767 -2147483648 9223372036854775807 -0.25 -Inf false Zebra  [] [] <nil>]`,
+		`[3 <nil> <nil> <nil> <nil> <nil> <nil> <nil> <nil> <nil> <nil> <nil>]`,
 	}
-	t.Logf("corpus rows: %v", got)
+	if got := liveRows(t, w, "acme", "corpus"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("live corpus:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 	if live, err := w.Live(testContext(t), "acme"); err != nil || live != m.SnapshotID {
 		t.Fatalf("Live = %q, %v; want %s", live, err, m.SnapshotID)
 	}
@@ -202,8 +207,13 @@ func TestLoadStreamedFromLocalLake(t *testing.T) {
 	out := load(t, w, lk, "acme", m.SnapshotID, writers.ReasonScheduled)
 	wantOutcome(t, out, writers.OutcomeLoaded)
 	checkAllOK(t, out, 2)
-	if got := liveRows(t, w, "acme", "corpus"); len(got) != 3 {
-		t.Fatalf("live corpus has %d rows, want 3: %v", len(got), got)
+	gcs := newEmulatorWriter(t, emulatorConfig(t))
+	lkGCS := gcsLake(t)
+	mGCS := src.read(t, lkGCS)
+	wantOutcome(t, load(t, gcs, lkGCS, "acme", mGCS.SnapshotID, writers.ReasonScheduled), writers.OutcomeLoaded)
+	streamed, fromGCS := liveRows(t, w, "acme", "corpus"), liveRows(t, gcs, "acme", "corpus")
+	if len(streamed) != 3 || strings.Join(streamed, "\n") != strings.Join(fromGCS, "\n") {
+		t.Fatalf("streamed parts loaded\n%s\nparts from GCS loaded\n%s", strings.Join(streamed, "\n"), strings.Join(fromGCS, "\n"))
 	}
 	if got := liveRows(t, w, "acme", "empty_table"); len(got) != 0 {
 		t.Fatalf("empty_table has rows: %v", got)

@@ -200,6 +200,7 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 		err = fmt.Errorf("bigquery writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 		out.Outcome = writers.OutcomeFailed
 		out.Message = err.Error()
+		out.Live = out.PreviousLive
 	}
 	out.FinishedAt = time.Now().UTC()
 	// The ledger is written even when ctx was cancelled: a failed load is
@@ -283,23 +284,26 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := w.swapLive(ctx, req.Tenant, rec.LoadID, next); err != nil {
 		return err
 	}
+	interrupted := func(err error) error {
+		return fmt.Errorf("%w (promotion interrupted: the live record says %s is being promoted and the live tables may mix it with %q; loading it again completes it)", err, req.SnapshotID, live)
+	}
 	for i, t := range tables {
 		jobID, err := w.promote(ctx, staged[i], ds.Table(t.Name), req, t.Name, out.LoadID)
 		if err != nil {
-			return fmt.Errorf("promote table %s: %w", t.Name, err)
+			return interrupted(fmt.Errorf("promote table %s: %w", t.Name, err))
 		}
 		out.Tables[i].Jobs = append(out.Tables[i].Jobs, jobID)
 	}
 	var dropped []string
 	if len(req.Tables) == 0 {
 		if dropped, err = w.dropOtherTables(ctx, ds, m); err != nil {
-			return err
+			return interrupted(err)
 		}
 	}
 	done := next
 	done.State = stateLive
 	if err := w.swapLive(ctx, req.Tenant, out.LoadID, done); err != nil {
-		return err
+		return interrupted(err)
 	}
 	out.Outcome = writers.OutcomeLoaded
 	out.Live = req.SnapshotID
