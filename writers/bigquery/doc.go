@@ -94,16 +94,17 @@
 // these, cannot pass against this emulator and is not run here.
 //
 // Only by unit tests of the requests sent (TestLoadJobConfigurationSent,
-// TestCopyJobConfigurationSent, TestRunJobAttachesOnConflict, against a
-// recording HTTP server) or of the statements built (TestSwapSQL,
+// TestCopyJobConfigurationSent, TestRunJobAttachesOnConflict,
+// TestFailedJobRetriedUnderNextAttempt, against a recording HTTP server) or of the statements built (TestSwapSQL,
 // TestUnionSQL, TestCTASStatement): copy jobs (the emulator answers
 // "unspecified job configuration"); decimalTargetTypes, parquetOptions and
 // write dispositions (it ignores them: loads always append, which is why
 // every attempt stages into a fresh table); 409 on a reused job id (it
 // answers 400, after importing the data again: the look-up before insert
 // avoids that); load job statistics (it reports none, so the "rows:job"
-// check is recorded only where BigQuery reports them); CREATE OR REPLACE
-// VIEW; table expiration.
+// check is recorded only where BigQuery reports them); a job that fails
+// (the emulator fails the insert instead) retried under the next attempt;
+// CREATE OR REPLACE VIEW; table expiration.
 //
 // Not verified here at all: loading Parquet's JSON logical type into a
 // JSON column on real BigQuery, DATE/TIMESTAMP/TIME/DECIMAL values through

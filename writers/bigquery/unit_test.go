@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/big"
@@ -218,11 +219,13 @@ type fakeAPI struct {
 	jobs      map[string]json.RawMessage // job id → the job as inserted
 	tables    map[string]bool            // tables created
 	inserts   []map[string]any
-	insertErr int // answer job insertions with this status (after recording the job)
+	insertErr int               // answer job insertions with this status (after recording the job)
+	failJobs  map[string]string // job id substring → the reason its status fails with
+	schemas   map[string]any    // table id → schema, of the tables created
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, *Writer) {
-	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}}
+	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}, failJobs: map[string]string{}, schemas: map[string]any{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	w, err := New(context.Background(), Config{
@@ -276,7 +279,28 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.tables[key] = true
+		var tb map[string]any
+		json.Unmarshal(body, &tb)
+		f.schemas[tb["tableReference"].(map[string]any)["tableId"].(string)] = tb["schema"]
 		w.Write(body)
+	case r.Method == http.MethodGet && len(parts) == 6 && parts[4] == "tables":
+		schema, ok := f.schemas[parts[5]]
+		if !ok {
+			fail(http.StatusNotFound, "notFound")
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"tableReference": map[string]any{"projectId": "p", "datasetId": parts[3], "tableId": parts[5]}, "schema": schema})
+	case r.Method == http.MethodPost && len(parts) == 3 && parts[2] == "queries":
+		// The validation query of testManifest: COUNT(*) and three nulls.
+		fields := []any{}
+		cells := []any{}
+		for i, v := range []string{"7", "0", "0", "0"} {
+			fields = append(fields, map[string]any{"name": fmt.Sprintf("f%d", i), "type": "INTEGER"})
+			cells = append(cells, map[string]any{"v": v})
+		}
+		json.NewEncoder(w).Encode(map[string]any{"jobComplete": true, "totalRows": "1",
+			"jobReference": map[string]any{"projectId": "p", "jobId": "q", "location": "EU"},
+			"schema": map[string]any{"fields": fields}, "rows": []any{map[string]any{"f": cells}}})
 	default:
 		fail(http.StatusNotImplemented, r.Method+" "+path)
 	}
@@ -286,6 +310,11 @@ func (f *fakeAPI) writeJob(w http.ResponseWriter, id string) {
 	var job map[string]any
 	json.Unmarshal(f.jobs[id], &job)
 	job["status"] = map[string]any{"state": "DONE"}
+	for sub, reason := range f.failJobs {
+		if strings.Contains(id, sub) {
+			job["status"] = map[string]any{"state": "DONE", "errorResult": map[string]any{"reason": reason, "message": "injected"}}
+		}
+	}
 	job["statistics"] = map[string]any{"load": map[string]any{"outputRows": "7"}}
 	json.NewEncoder(w).Encode(job)
 }
@@ -447,5 +476,32 @@ func TestSwapSQL(t *testing.T) {
 	}
 	if got := literal(`a'b\c`); got != `'a\'b\\c'` {
 		t.Errorf("literal: %s", got)
+	}
+}
+
+// A job that fails for a transient reason is retried under the next attempt
+// id, into a fresh staging table; one that fails for any other reason is
+// not retried.
+func TestFailedJobRetriedUnderNextAttempt(t *testing.T) {
+	f, w := newFakeAPI(t)
+	lk, m := testManifest(t)
+	f.failJobs["_a1_"] = "backendError"
+	st, res, err := w.stageTable(context.Background(), lk, m, &m.Tables[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1 := jobID("p.tenantlake_staging", "acme", snap, "orders", 1, -1)
+	a2 := jobID("p.tenantlake_staging", "acme", snap, "orders", 2, -1)
+	if !reflect.DeepEqual(res.Jobs, []string{a1, a2}) || st.TableID != stagingTableName("acme", snap, "orders", 2) {
+		t.Errorf("jobs %v, staged in %s; want %v and attempt 2's table", res.Jobs, st.TableID, []string{a1, a2})
+	}
+	if failedChecks([]writers.TableResult{res}) != "" || res.TargetRows != 7 {
+		t.Errorf("checks after the retry: %+v", res)
+	}
+
+	f, w = newFakeAPI(t)
+	f.failJobs["_a1_"] = "invalid"
+	if _, res, err := w.stageTable(context.Background(), lk, m, &m.Tables[0]); err == nil || len(res.Jobs) != 1 {
+		t.Errorf("an invalid job was retried or not reported: jobs %v, error %v", res.Jobs, err)
 	}
 }
