@@ -300,7 +300,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"jobComplete": true, "totalRows": "1",
 			"jobReference": map[string]any{"projectId": "p", "jobId": "q", "location": "EU"},
-			"schema": map[string]any{"fields": fields}, "rows": []any{map[string]any{"f": cells}}})
+			"schema":       map[string]any{"fields": fields}, "rows": []any{map[string]any{"f": cells}}})
 	default:
 		fail(http.StatusNotImplemented, r.Method+" "+path)
 	}
