@@ -29,15 +29,29 @@ func jobID(dataset, tenant, snapshotID, table string, attempt, part int) string 
 	if part >= 0 {
 		id += fmt.Sprintf("_p%05d", part)
 	}
-	return id + "_" + tupleHash(dataset, tenant, snapshotID, table, fmt.Sprint(attempt), fmt.Sprint(part))
+	return withHash(id, dataset, tenant, snapshotID, table, fmt.Sprint(attempt), fmt.Sprint(part))
+}
+
+// maxName is the longest job id or table name made here: BigQuery allows
+// 1024 characters for both.
+const maxName = 1024
+
+// withHash appends to readable a hash of fields, cutting readable so the
+// whole fits maxName: the hash keeps long names distinct.
+func withHash(readable string, fields ...string) string {
+	h := "_" + tupleHash(fields...)
+	if len(readable)+len(h) > maxName {
+		readable = readable[:maxName-len(h)]
+	}
+	return readable + h
 }
 
 // promoteJobID is the id of the job that promotes one staged table in one
 // load (loadID): a promotion repeats whenever a snapshot becomes live again
 // (a replay), so its id includes the load, not only the snapshot.
 func promoteJobID(dataset, tenant, snapshotID, table, loadID string) string {
-	return fmt.Sprintf("tenantlake_promote_%s_%s_%s_%s_%s", tenant, lake.ShortSnapshotID(snapshotID), table, loadID,
-		tupleHash(dataset, tenant, snapshotID, table, loadID))
+	return withHash(fmt.Sprintf("tenantlake_promote_%s_%s_%s_%s", tenant, lake.ShortSnapshotID(snapshotID), table, loadID),
+		dataset, tenant, snapshotID, table, loadID)
 }
 
 func tupleHash(fields ...string) string {
@@ -52,8 +66,13 @@ func tupleHash(fields ...string) string {
 // stagingTableName is the staging table of one attempt at one table. Each
 // attempt loads into a fresh table, so a retried or repeated load never
 // appends to rows loaded before (the emulator ignores write dispositions).
+// A name that would pass BigQuery's limit is cut and ends with a hash.
 func stagingTableName(tenant, snapshotID, table string, attempt int) string {
-	return fmt.Sprintf("%s__%s__a%d__%s", tenant, lake.ShortSnapshotID(snapshotID), attempt, table)
+	name := fmt.Sprintf("%s__%s__a%d__%s", tenant, lake.ShortSnapshotID(snapshotID), attempt, table)
+	if len(name) <= maxName {
+		return name
+	}
+	return withHash(name, tenant, snapshotID, table, fmt.Sprint(attempt))
 }
 
 // gcsLoadSource is the load source for a table whose parts are on GCS: the

@@ -64,6 +64,16 @@ func TestJobIDDerivation(t *testing.T) {
 	if got := jobID("p.staging", "acme", snap, "orders", 2, 3); !strings.Contains(got, "_a2_p00003_") {
 		t.Errorf("part job id %q lacks attempt and part", got)
 	}
+	long := strings.Repeat("t", 1024)
+	for _, name := range []string{jobID("p.s", "acme", snap, long, 1, 3), promoteJobID("p.d", "acme", snap, long, "l1"), stagingTableName("acme", snap, long, 1)} {
+		if len(name) > 1024 {
+			t.Errorf("name of %d characters", len(name))
+		}
+	}
+	if jobID("p.s", "acme", snap, long, 1, -1) == jobID("p.s", "acme", snap, long+"u", 1, -1) ||
+		stagingTableName("acme", snap, long, 1) == stagingTableName("acme", snap, long+"u", 1) {
+		t.Error("cut names of two long tables are equal")
+	}
 	p1 := promoteJobID("p.tenant_acme", "acme", snap, "orders", "l1")
 	if p1 == promoteJobID("p.tenant_acme", "acme", snap, "orders", "l2") {
 		t.Error("promotion job ids of two loads (a replay promotes again) are equal")
