@@ -25,7 +25,7 @@ connections=${CONNECTIONS:-2}
 
 if [ ! -x /usr/bin/time ]; then
   echo "bench: installing GNU time for peak RSS" >&2
-  apt-get install -y time >/dev/null
+  { apt-get update -qq && apt-get install -y -qq time; } >/dev/null
 fi
 bin=${TENANTLAKE:-bin/tenantlake}
 if [ -z "${TENANTLAKE:-}" ]; then
