@@ -27,6 +27,7 @@ var readFlags struct {
 	all         bool
 	parallel    int
 	connections int
+	views       bool
 	policies    policyFlag
 }
 
@@ -59,6 +60,7 @@ func init() {
 	f.BoolVar(&readFlags.all, "all", false, "read every active tenant of the registry")
 	f.IntVar(&readFlags.parallel, "parallel", 2, "tenants read at once with --all")
 	f.IntVar(&readFlags.connections, "connections", 2, "connections per tenant, reading in the same snapshot")
+	f.BoolVar(&readFlags.views, "views", false, "also read views and materialized views, as tables")
 	f.Var(&readFlags.policies, "policy", "schema.table.column=null|string for values that cannot be carried exactly (repeatable)")
 	readCmd.MarkFlagsMutuallyExclusive("tenant", "all")
 	readCmd.MarkFlagsOneRequired("tenant", "all")
@@ -104,6 +106,7 @@ func runRead(cmd *cobra.Command, _ []string) error {
 	rd := postgres.New(postgres.Options{
 		Parallel:    readFlags.connections,
 		Policies:    readFlags.policies.m,
+		Views:       readFlags.views,
 		Progress:    prog.add,
 		ToolVersion: version,
 	})

@@ -21,7 +21,7 @@ type table struct {
 	name    string
 	cols    []column
 	key     []int // indexes in cols of the primary key, in key order
-	useCtid bool  // no primary key: the ctid is fetched to name bad rows
+	useCtid bool  // no primary key: the ctid is fetched to name bad rows (not for views)
 	pschema *parquet.Schema
 	ranges  []readRange
 
@@ -47,16 +47,21 @@ type readRange struct {
 }
 
 // listTables lists every ordinary and partitioned (root) table the role may
-// read, in schema and name order (byte order).
-func listTables(ctx context.Context, conn *pgx.Conn) ([]*table, error) {
+// read, and with views also every view and materialized view, in schema and
+// name order (byte order).
+func listTables(ctx context.Context, conn *pgx.Conn, views bool) ([]*table, error) {
+	kinds := []string{"r", "p"}
+	if views {
+		kinds = append(kinds, "v", "m")
+	}
 	rows, err := conn.Query(ctx, `
 SELECT c.oid, n.nspname, c.relname, c.relkind::text,
-       CASE WHEN c.relkind = 'r' THEN pg_relation_size(c.oid) ELSE 0 END
+       CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+WHERE c.relkind::text = ANY($1) AND NOT c.relispartition
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
   AND has_table_privilege(c.oid, 'SELECT')
-ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`)
+ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
@@ -152,7 +157,7 @@ ORDER BY k.ord`, t.oid)
 			}
 		}
 	}
-	t.useCtid = len(t.key) == 0
+	t.useCtid = len(t.key) == 0 && t.relkind != 'v'
 	return nil
 }
 
@@ -199,6 +204,9 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 			t.ranges = []readRange{{from: t.sql()}}
 			return nil
 		}
+	} else if t.relkind == 'v' {
+		t.ranges = []readRange{{from: t.sql()}}
+		return nil
 	} else {
 		rels = []rel{{t.schema, t.relname, t.size}}
 	}

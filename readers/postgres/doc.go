@@ -14,7 +14,8 @@
 // # Tables
 //
 // Every ordinary and partitioned table the role can SELECT, outside the
-// system schemas, filtered by the tenant's include and exclude patterns
+// system schemas (with Options.Views also views and materialized views),
+// filtered by the tenant's include and exclude patterns
 // (path.Match on "schema.table"). A partitioned table is one table (read leaf
 // by leaf when the role may read each leaf). Tables without columns are listed
 // in Manifest.Skipped. Tables of schema public are named by their table name,

@@ -54,6 +54,9 @@ type Options struct {
 	// Progress, if set, is called from the reading goroutines, concurrently,
 	// with the rows and bytes read since its last call.
 	Progress func(rows, bytes int64)
+	// Views also reads views and materialized views, as tables. A view is
+	// read as one range; a bad value in it is named by its row number.
+	Views bool
 	// ToolVersion is recorded in the manifest.
 	ToolVersion string
 }
@@ -171,12 +174,15 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	// Like pg_dump: hold ACCESS SHARE locks until the end, so no table read
-	// can be dropped or altered under the workers.
-	if len(tables) > 0 {
-		names := make([]string, len(tables))
-		for i, tb := range tables {
-			names[i] = tb.sql()
+	// can be dropped or altered under the workers (LOCK refuses materialized
+	// views).
+	var names []string
+	for _, tb := range tables {
+		if tb.relkind != 'm' {
+			names = append(names, tb.sql())
 		}
+	}
+	if len(names) > 0 {
 		if _, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
 			return nil, fmt.Errorf("snapshot %s: lock tables: %w", id, err)
 		}
@@ -205,7 +211,7 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 // plan lists, selects, names and describes the tables, and splits them into
 // ranges. Skipped tables go to m.Skipped.
 func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32) ([]*table, error) {
-	all, err := listTables(ctx, conn)
+	all, err := listTables(ctx, conn, r.opts.Views)
 	if err != nil {
 		return nil, err
 	}
@@ -413,9 +419,13 @@ func (r *Reader) receive(ctx context.Context, conn *pgx.Conn, tb *table, sql str
 	profiles []profile, free <-chan *batch, full chan<- *batch, failed *atomic.Bool) error {
 	rr := conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, formats)
 	b := <-free
-	var rowErr error
+	var (
+		rowErr error
+		rowNum int64
+	)
 rows:
 	for rr.NextRow() {
+		rowNum++
 		vals := rr.Values()
 		n := b.n
 		for i := range tb.cols {
@@ -424,7 +434,7 @@ rows:
 			b.raw += int64(len(raw))
 			if raw == nil {
 				if !c.nullable {
-					rowErr = fmt.Errorf("column %s: NULL in a NOT NULL column, row %s", c.source, rowKey(tb, vals))
+					rowErr = fmt.Errorf("column %s: NULL in a NOT NULL column, row %s", c.source, rowKey(tb, vals, rowNum))
 					break rows
 				}
 				profiles[i].nulls++
@@ -439,7 +449,7 @@ rows:
 					b.cols[i][n] = parquet.NullValue().Level(0, 0, i)
 					continue
 				}
-				rowErr = fmt.Errorf("column %s: row %s: %w", c.source, rowKey(tb, vals), err)
+				rowErr = fmt.Errorf("column %s: row %s: %w", c.source, rowKey(tb, vals, rowNum), err)
 				break rows
 			}
 			def := 0
@@ -473,8 +483,12 @@ rows:
 	return nil
 }
 
-// rowKey renders a row's primary key, or its ctid, for error messages.
-func rowKey(tb *table, vals [][]byte) string {
+// rowKey renders a row's primary key, or its ctid, or (views) its number in
+// the range, for error messages.
+func rowKey(tb *table, vals [][]byte, rowNum int64) string {
+	if len(tb.key) == 0 && !tb.useCtid {
+		return fmt.Sprintf("number %d of the view", rowNum)
+	}
 	if tb.useCtid {
 		raw := vals[len(tb.cols)]
 		if len(raw) == 6 {

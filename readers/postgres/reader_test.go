@@ -449,3 +449,44 @@ func TestTimeZone(t *testing.T) {
 		}
 	}
 }
+
+// TestViews: views and materialized views are read only with Options.Views;
+// a bad value in a view is named by its row number.
+func TestViews(t *testing.T) {
+	tn, _ := newTenant(t, "acme",
+		`CREATE TABLE t (id int PRIMARY KEY, v int)`,
+		`INSERT INTO t SELECT i, i * 10 FROM generate_series(1, 100) i`,
+		`CREATE VIEW big_v AS SELECT id, v FROM t WHERE v > 500`,
+		`CREATE MATERIALIZED VIEW sums AS SELECT count(*) AS n, sum(v) AS total FROM t`,
+		`CREATE VIEW bad_v AS SELECT id, CASE WHEN id = 3 THEN 'infinity'::date ELSE DATE '2024-01-01' END AS d FROM t WHERE id < 5 ORDER BY id`,
+	)
+	ctx := context.Background()
+	m, err := New(Options{}).Read(ctx, openLake(t), tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Tables) != 1 {
+		t.Errorf("without Views: %d tables, want 1", len(m.Tables))
+	}
+	only := tn
+	only.Exclude = []string{"public.bad_v"}
+	lk := openLake(t)
+	m, err = New(Options{Views: true}).Read(ctx, lk, only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := m.Table("big_v"); v == nil || v.Rows != 50 || deref(v.Columns[1].Profile.Min) != "510" {
+		t.Errorf("view big_v: %+v", v)
+	}
+	if s := m.Table("sums"); s == nil || s.Rows != 1 || deref(s.Columns[1].Profile.Sum) != "50500" {
+		t.Errorf("materialized view sums: %+v", s)
+	}
+	rows, _ := readTable(t, lk, m.Table("big_v"))
+	if len(rows) != 50 {
+		t.Errorf("view read back %d rows", len(rows))
+	}
+	_, err = New(Options{Views: true}).Read(ctx, openLake(t), tn)
+	if err == nil || !strings.Contains(err.Error(), "table public.bad_v: column d: row number 3 of the view") {
+		t.Errorf("bad value in a view: %v", err)
+	}
+}
