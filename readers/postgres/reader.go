@@ -91,10 +91,12 @@ func New(opts Options) *Reader {
 // process's defaults (PGTZ, PGOPTIONS, TZ, DateStyle, ...). They are SET after
 // connecting, which overrides all of those. A long read must not be cut by
 // a role's statement or idle-in-transaction timeout (the exporting
-// transaction idles while the workers read).
+// transaction idles while the workers read). Like pg_dump, row_security is
+// off: a table whose row-level security would hide rows from the role fails
+// the read instead of being read in part.
 const sessionSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
 SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';
-SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0`
+SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off`
 
 // connect opens one connection to the tenant's database.
 func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {

@@ -490,3 +490,39 @@ func TestViews(t *testing.T) {
 		t.Errorf("bad value in a view: %v", err)
 	}
 }
+
+// TestRowSecurity: a table whose row-level security would hide rows from
+// the reading role fails the read, never reads part of the table.
+func TestRowSecurity(t *testing.T) {
+	role := fmt.Sprintf("reader_%d", time.Now().UnixNano())
+	tn, dsn := newTenant(t, "acme",
+		`CREATE TABLE t (id int PRIMARY KEY, owner text)`,
+		`INSERT INTO t VALUES (1, 'me'), (2, 'you')`,
+		`ALTER TABLE t ENABLE ROW LEVEL SECURITY`,
+		`CREATE POLICY mine ON t USING (owner = 'me')`,
+		`CREATE ROLE `+role+` LOGIN`,
+		`GRANT SELECT ON t TO `+role,
+	)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), `DROP OWNED BY `+role+`; DROP ROLE `+role); err != nil {
+			t.Error(err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Connection = strings.Replace(dsn, "//"+cfg.User+"@", "//"+role+"@", 1)
+	lk := openLake(t)
+	_, err = New(Options{}).Read(context.Background(), lk, tn)
+	if err == nil || !strings.Contains(err.Error(), "row-level security") || !strings.Contains(err.Error(), "table public.t") {
+		t.Errorf("read under row-level security: %v, want an error naming it and the table", err)
+	}
+	noSnapshots(t, lk, "acme")
+}
