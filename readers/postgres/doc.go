@@ -7,9 +7,18 @@
 // Read opens a read-only REPEATABLE READ transaction, exports its snapshot
 // (pg_export_snapshot) and reads every table through Options.Parallel worker
 // connections that import it (SET TRANSACTION SNAPSHOT), so all tables and all
-// ranges of a table see the same instant. The snapshot id is the start of that
-// transaction. The manifest records the server version, pg_current_snapshot()
-// and the WAL LSN.
+// ranges of a table see the same instant. Like pg_dump, the exporting
+// transaction holds ACCESS SHARE locks on the tables it reads (materialized
+// views excepted) until the end, so none is dropped or altered under the
+// workers. The snapshot id is the start of that transaction. The manifest
+// records the server version, pg_current_snapshot() and the WAL LSN.
+//
+// Every session SETs its time zone (UTC), date and interval styles, float
+// digits and bytea output, and turns statement and idle-in-transaction
+// timeouts off, overriding role, database and environment defaults (PGTZ,
+// PGOPTIONS). As in pg_dump, row_security is off: a table whose row-level
+// security would hide rows from the role fails the read rather than being
+// read in part.
 //
 // # Tables
 //
