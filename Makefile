@@ -18,10 +18,13 @@ help: ## list the targets
 build: ## build the command into bin/tenantlake
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/tenantlake
 
-# ---- services the tests need, built or fetched before `make test` runs ----
-# A later step adds the BigQuery emulator here: emulators will depend on
-# .cache/bin/bigquery-emulator, built by scripts/bigquery-emulator.sh.
-emulators: ## build or fetch the emulators the tests use (none yet)
+# ---- services the tests need, built before `make test` runs ----
+# The BigQuery emulator (goccy/bigquery-emulator, pinned in
+# scripts/bigquery-emulator/go.mod) is built once into .cache/bin; the first
+# build takes about 11 minutes and needs clang, later ones reuse Go's cache.
+# The tests start it (and PostgreSQL) themselves.
+emulators: ## build the BigQuery emulator the tests use, once (scripts/bigquery-emulator.sh)
+	scripts/bigquery-emulator.sh
 
 test: emulators ## gofmt check, go vet and every test, with a throwaway PostgreSQL (scripts/test.sh)
 	scripts/test.sh

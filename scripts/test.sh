@@ -43,9 +43,8 @@ TENANTLAKE_TEST_PG="$("$root/scripts/pg.sh" start "$tmp/pg")"
 export TENANTLAKE_TEST_PG
 echo "$TENANTLAKE_TEST_PG"
 
-# ---- further services ----
-# A later step starts the BigQuery emulator here (built by `make emulators`
-# into .cache/bin/bigquery-emulator) and exports what its tests read.
+# The BigQuery emulator (built by `make emulators` into .cache/bin) is started
+# by the writers/bigquery tests themselves, each on its own free port.
 
 pkgs=("$@")
 [[ ${#pkgs[@]} -gt 0 ]] || pkgs=(./...)
