@@ -291,7 +291,7 @@ COMMIT`)
 func TestKillDuringRead(t *testing.T) {
 	tn, dsn := newTenant(t, "acme",
 		`CREATE TABLE big (id int PRIMARY KEY, pad text)`,
-		`INSERT INTO big SELECT i, repeat('z', 100) FROM generate_series(1, 100000) i`,
+		`INSERT INTO big SELECT i, repeat('z', 100) FROM generate_series(1, 200000) i`,
 	)
 	admin := adminConn(t, dsn)
 	ctx := context.Background()
