@@ -32,8 +32,8 @@ test: emulators ## gofmt check, go vet and every test, with a throwaway PostgreS
 demo: build ## run the demo on sample tenants (scripts/demo.sh)
 	scripts/demo.sh
 
-bench: build ## measure throughput and record the figures (scripts/bench.sh)
-	scripts/bench.sh
+bench: build ## read and warehouse-load benchmarks against raw COPY (scripts/bench.sh; ROWS, ROUNDS)
+	TENANTLAKE=$(BIN) scripts/bench.sh
 
 fmt: ## format every Go file
 	gofmt -w $$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*')

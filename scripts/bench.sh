@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# Benchmark of the PostgreSQL read strategy (`make bench`, issue 3).
+# Benchmarks (`make bench`): the PostgreSQL read strategy (issue 3) and the
+# PostgreSQL warehouse write strategy (issue 5), in one run on one throwaway
+# PostgreSQL cluster (scripts/pg.sh).
 #
-#   scripts/bench.sh [ROWS...]      default: 5000000 500000
+#   scripts/bench.sh [ROWS...]      default: $ROWS, else 5000000 500000
 #
-# For each size, creates an 11-column table of ROWS rows (bigint, int, text,
-# numeric(12,2), nullable double, boolean, timestamptz, nullable date, uuid,
-# nullable text, nullable jsonb) as tenant "bench" in a throwaway PostgreSQL
-# (scripts/pg.sh), then alternates ROUNDS (default 3) times:
-#   - raw `COPY bench TO STDOUT (FORMAT binary)` into /dev/null (psql), and
-#   - `tenantlake read --tenant bench` into a fresh local lake,
-# and prints the median wall times, their ratio, tenantlake's peak RSS and the
-# lake bytes against the COPY bytes.
+# For each size, creates once an 11-column table of ROWS rows (bigint, int,
+# text, numeric(12,2), nullable double, boolean, timestamptz, nullable date,
+# uuid, nullable text, nullable jsonb) as tenant "bench", writes it once with
+# `COPY bench TO 'file' (FORMAT binary)` (the COPY bytes), then:
 #
-# Targets: read ≤ 1.25× COPY; peak RSS ≤ 150 MiB; lake bytes ≤ 0.4× COPY bytes.
-# Environment: ROUNDS, CONNECTIONS (tenantlake read --connections, default 2),
-# TENANTLAKE (a built binary; default: build bin/tenantlake).
+#   read rounds, ROUNDS (default 3) times alternating:
+#     - raw `COPY bench TO STDOUT (FORMAT binary)` into /dev/null (psql), and
+#     - `tenantlake read --tenant bench` into a fresh local lake;
+#   warehouse rounds, for the first size only, ROUNDS times alternating, each
+#   into a fresh database:
+#     - raw `COPY bench FROM 'file' (FORMAT binary)` into a new table, and
+#     - `tenantlake load --latest` of the snapshot the last read round wrote.
+#
+# Prints per benchmark the median wall times, their ratio, tenantlake's peak
+# RSS (GNU time) and the bytes, each target marked "met" or "missed" from the
+# measured figures, and at the end the targets missed. Exits non-zero
+# when a step fails (a missed target is not a failure).
+#
+# Targets: read ≤ 1.25× COPY TO, peak RSS ≤ 150 MiB, lake bytes ≤ 0.4× COPY
+# bytes (issue 3); load ≤ 1.4× COPY FROM (issue 5).
+# Environment: ROWS (sizes, space-separated), ROUNDS, CONNECTIONS (tenantlake
+# read --connections, default 2), TENANTLAKE (a built binary; default: build
+# bin/tenantlake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(5000000 500000)
+[ ${#sizes[@]} -gt 0 ] || read -ra sizes <<<"${ROWS:-5000000 500000}"
 rounds=${ROUNDS:-3}
 connections=${CONNECTIONS:-2}
 
@@ -37,25 +50,62 @@ chmod 755 "$work"
 cleanup() { scripts/pg.sh stop "$work/pg" || true; rm -rf "$work"; }
 trap cleanup EXIT
 admin=$(scripts/pg.sh start "$work/pg")
-url=${admin%/postgres?*}/bench?sslmode=disable
-psql -qX "$admin" -c "CREATE DATABASE bench" >/dev/null
+dburl() { echo "${admin%/postgres?*}/$1?sslmode=disable"; }
+url=$(dburl bench)
+copyfile=$work/pg/bench.copy # in the server's folder: the server writes and reads it
+sql() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+sql "$admin" -c "CREATE DATABASE bench" >/dev/null
 cat >"$work/tenants.yaml" <<EOF
 tenants:
   - tenant_id: bench
     connection: "$url"
 EOF
+tl=("$bin" --registry "$work/tenants.yaml" --lake "file://$work/lake")
+
+# The benchmark table's columns, for the source table and the raw COPY FROM target.
+columns="id bigint NOT NULL, n integer NOT NULL, name text NOT NULL, amount numeric(12,2) NOT NULL,
+  score double precision, flag boolean NOT NULL, created timestamptz NOT NULL, due date,
+  ref uuid NOT NULL, note text, doc jsonb"
 
 now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+bytes() { find "$1" -type f -name "${2:-*}" -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
+# timed OUT CMD...: runs CMD under GNU time with its standard output in OUT;
+# sets secs to its wall time and kib to its peak RSS. When CMD fails, shows
+# its standard error and exits.
+timed() {
+  local out=$1 t0
+  shift
+  t0=$(now)
+  /usr/bin/time -v -o "$work/time" "$@" >"$out" 2>"$work/stderr" ||
+    { cat "$work/stderr" >&2; echo "bench: failed: $*" >&2; exit 1; }
+  secs=$(since "$t0")
+  kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time")
+}
+# count URL TABLE: the table's row count, or a failure if it is not the rows made.
+count() {
+  local n
+  n=$(sql "$1" -c "SELECT count(*) FROM $2")
+  [ "$n" = "$rows" ] || { echo "bench: $2 has $n rows, want $rows" >&2; exit 1; }
+}
+missed=()
+# target LABEL FIGURE LIMIT: prints FIGURE against "≤ LIMIT", met or missed.
+target() {
+  local verdict=met
+  awk -v v="$2" -v l="$3" 'BEGIN { exit !(v <= l) }' || { verdict=missed; missed+=("$1 at $rows rows ($2 > $3)"); }
+  printf '  %-26s %8s   target <= %-6s %s\n' "$1" "$2" "$3" "$verdict"
+}
 
+first=1
 for rows in "${sizes[@]}"; do
   echo "== $rows rows: creating the table" >&2
-  psql -qX "$url" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+  sql "$url" >/dev/null <<SQL
+SET client_min_messages = warning;
 DROP TABLE IF EXISTS bench;
-CREATE TABLE bench (
-  id bigint PRIMARY KEY, n integer NOT NULL, name text NOT NULL, amount numeric(12,2) NOT NULL,
-  score double precision, flag boolean NOT NULL, created timestamptz NOT NULL, due date,
-  ref uuid NOT NULL, note text, doc jsonb);
+CREATE TABLE bench ($columns, PRIMARY KEY (id));
 INSERT INTO bench
 SELECT i, i % 100000, 'customer ' || i, (i % 1000000) / 100.0,
        CASE WHEN i % 10 = 0 THEN NULL ELSE i * 0.37 END, i % 2 = 0,
@@ -66,33 +116,64 @@ SELECT i, i % 100000, 'customer ' || i, (i % 1000000) / 100.0,
        CASE WHEN i % 5 = 0 THEN NULL ELSE jsonb_build_object('k', i, 'tag', 't' || (i % 100)) END
 FROM generate_series(1, $rows) i;
 VACUUM ANALYZE bench;
+COPY bench TO '$copyfile' (FORMAT binary);
 SQL
-  heap=$(psql -qAtX "$url" -c "SELECT pg_size_pretty(pg_relation_size('bench'))")
-  copy_bytes=$(psql -qAtX "$url" -c "COPY bench TO STDOUT (FORMAT binary)" | wc -c)
-  copy_times=(); read_times=(); rss=(); lake_bytes=0
-  for r in $(seq "$rounds"); do
-    t0=$(now)
-    psql -qAtX "$url" -c "COPY bench TO STDOUT (FORMAT binary)" >/dev/null
-    t1=$(now)
-    copy_times+=("$(echo "$t1 - $t0" | bc)")
+  heap=$(sql "$url" -c "SELECT pg_size_pretty(pg_relation_size('bench'))")
+  copy_bytes=$(stat -c %s "$copyfile")
 
+  echo "== $rows rows: $rounds read rounds" >&2
+  copy_times=(); read_times=(); rss=()
+  for r in $(seq "$rounds"); do
+    timed /dev/null psql -qAtX -v ON_ERROR_STOP=1 "$url" -c "COPY bench TO STDOUT (FORMAT binary)"
+    copy_times+=("$secs")
     rm -rf "$work/lake"
-    t0=$(now)
-    /usr/bin/time -f "%M" -o "$work/rss" "$bin" read --registry "$work/tenants.yaml" --lake "file://$work/lake" \
-      --tenant bench --connections "$connections" >/dev/null 2>"$work/read.log" \
-      || { cat "$work/read.log" >&2; exit 1; }
-    t1=$(now)
-    read_times+=("$(echo "$t1 - $t0" | bc)")
-    rss+=("$(tail -n 1 "$work/rss")")
-    lake_bytes=$(find "$work/lake" -name '*.parquet' -printf '%s\n' | awk '{s += $1} END {print s}')
-    echo "   round $r: COPY ${copy_times[-1]} s, tenantlake read ${read_times[-1]} s, peak RSS $(( ${rss[-1]} / 1024 )) MiB" >&2
+    timed /dev/null "${tl[@]}" read --tenant bench --connections "$connections"
+    read_times+=("$secs"); rss+=("$kib")
+    echo "   round $r: COPY TO ${copy_times[-1]} s, tenantlake read ${read_times[-1]} s, peak RSS $(mib "$kib") MiB" >&2
   done
+  lake_bytes=$(bytes "$work/lake" '*.parquet')
   mc=$(median "${copy_times[@]}"); mr=$(median "${read_times[@]}")
   peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
-  printf '%s rows (heap %s), %d rounds, %s connection(s):\n' "$rows" "$heap" "$rounds" "$connections"
-  printf '  COPY binary to /dev/null   median %7.2f s   %d bytes\n' "$mc" "$copy_bytes"
-  printf '  tenantlake read            median %7.2f s   %d bytes in the lake\n' "$mr" "$lake_bytes"
-  printf '  read / COPY time           %.2f   (target <= 1.25)\n' "$(echo "$mr / $mc" | bc -l)"
-  printf '  peak RSS                   %d MiB (target <= 150)\n' "$(( peak / 1024 ))"
-  printf '  lake / COPY bytes          %.2f   (target <= 0.40)\n' "$(echo "$lake_bytes / $copy_bytes" | bc -l)"
+  printf '\nread: %s rows (heap %s), %d rounds, %s connection(s)\n' "$rows" "$heap" "$rounds" "$connections"
+  printf '  %-26s %8s s   %d bytes\n' "COPY TO STDOUT, median" "$mc" "$copy_bytes"
+  printf '  %-26s %8s s   %d bytes of Parquet\n' "tenantlake read, median" "$mr" "$lake_bytes"
+  target "read / COPY time" "$(div "$mr" "$mc")" 1.25
+  target "read peak RSS, MiB" "$(mib "$peak")" 150
+  target "lake / COPY bytes" "$(div "$lake_bytes" "$copy_bytes")" 0.40
+
+  if [ "$first" = 1 ]; then
+    first=0
+    echo "== $rows rows: $rounds warehouse rounds" >&2
+    raw_times=(); load_times=(); rss=()
+    for r in $(seq "$rounds"); do
+      sql "$admin" -c "CREATE DATABASE wh_raw" -c "CREATE DATABASE wh_load" >/dev/null
+      sql "$(dburl wh_raw)" -c "CREATE TABLE bench ($columns)" >/dev/null
+      timed /dev/null psql -qAtX -v ON_ERROR_STOP=1 "$(dburl wh_raw)" -c "COPY bench FROM '$copyfile' (FORMAT binary)"
+      raw_times+=("$secs")
+      timed /dev/null "${tl[@]}" load --tenant bench --latest --target "$(dburl wh_load)"
+      load_times+=("$secs"); rss+=("$kib")
+      count "$(dburl wh_raw)" bench
+      count "$(dburl wh_load)" tenant_bench.bench
+      raw_size=$(sql "$(dburl wh_raw)" -c "SELECT pg_total_relation_size('bench')")
+      load_size=$(sql "$(dburl wh_load)" -c "SELECT pg_total_relation_size('tenant_bench.bench')")
+      sql "$admin" -c "DROP DATABASE wh_raw" -c "DROP DATABASE wh_load" >/dev/null
+      echo "   round $r: COPY FROM ${raw_times[-1]} s, tenantlake load ${load_times[-1]} s, peak RSS $(mib "$kib") MiB" >&2
+    done
+    mraw=$(median "${raw_times[@]}"); mload=$(median "${load_times[@]}")
+    peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
+    printf '\nwarehouse load: %s rows, %d rounds, each into a fresh database\n' "$rows" "$rounds"
+    printf '  %-26s %8s s   %d bytes in, table %d bytes\n' "COPY FROM file, median" "$mraw" "$copy_bytes" "$raw_size"
+    printf '  %-26s %8s s   %d bytes in, table %d bytes\n' "tenantlake load, median" "$mload" "$lake_bytes" "$load_size"
+    target "load / COPY FROM time" "$(div "$mload" "$mraw")" 1.40
+    printf '  %-26s %8s   (no target)\n' "load peak RSS, MiB" "$(mib "$peak")"
+  fi
+  rm -f "$copyfile"
 done
+
+echo
+if [ ${#missed[@]} -eq 0 ]; then
+  echo "all targets met"
+else
+  echo "targets missed:"
+  printf '  %s\n' "${missed[@]}"
+fi
