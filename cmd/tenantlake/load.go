@@ -58,7 +58,8 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
       dataset whose tables expire, all_tenants views, the tenantlake_ledger.live and
       .loads tables. Options: location=L, dataset_template=T, staging_dataset=D,
       all_tenants_dataset=D, ledger_dataset=D, profile_check=false, schema_check=false,
-      mode=copy|ctas (promotion; ctas for the emulator), labels=k:v,k:v, name=N,
+      mode=copy|ctas (promotion; ctas for the emulator), stream_format=parquet|json
+      (how parts of a lake not on GCS are sent; json for the emulator), labels=k:v,k:v, name=N,
       endpoint=URL (an emulator, no authentication). Credentials come from the
       environment (Application Default Credentials).
 

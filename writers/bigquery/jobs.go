@@ -93,6 +93,14 @@ func configureParquet(fc *bigquery.FileConfig, schema bigquery.Schema) {
 	fc.ParquetOptions = &bigquery.ParquetOptions{EnableListInference: true}
 }
 
+// configureJSON sets what a load of a part streamed as NDJSON
+// (openNDJSONPart) needs: the manifest's schema, never autodetected.
+func configureJSON(fc *bigquery.FileConfig, schema bigquery.Schema) {
+	fc.SourceFormat = bigquery.JSON
+	fc.Schema = schema
+	fc.AutoDetect = false
+}
+
 // loadConfig is the configuration of a load job into dst. The first job of
 // an attempt truncates (the table was created empty by this attempt, so a
 // re-run job can never double its rows); the following part jobs append.

@@ -67,7 +67,7 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 
 // loadAttempt runs the load jobs of one attempt into st: one job from the
 // parts' gs:// URIs when the lake is on GCS, else one job per part, streamed
-// through the load API. It creates st first, with the manifest's schema, so
+// through the load API as Parquet or, with StreamJSON, as NDJSON. It creates st first, with the manifest's schema, so
 // that an empty table keeps its columns. It returns the job ids, the rows
 // the jobs reported loading (-1 when a job reported no statistics) and
 // whether any job was an earlier delivery's.
@@ -99,6 +99,15 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 				id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, i),
 				first: i == 0,
 				src: func() (bigquery.LoadSource, func() error, error) {
+					if w.cfg.StreamFormat == StreamJSON {
+						p, err := openNDJSONPart(ctx, lk, t, f)
+						if err != nil {
+							return nil, nil, err
+						}
+						src := bigquery.NewReaderSource(p)
+						configureJSON(&src.FileConfig, schema)
+						return src, p.Close, nil
+					}
 					r, err := lk.OpenPart(ctx, f)
 					if err != nil {
 						return nil, nil, err

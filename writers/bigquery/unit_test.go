@@ -185,12 +185,12 @@ func TestUnionSQL(t *testing.T) {
 }
 
 func TestConfigFromURL(t *testing.T) {
-	cfg, err := ConfigFromURL("bigquery://my-proj?location=EU&dataset_template=t_{tenant}&staging_dataset=stg&all_tenants_dataset=all&ledger_dataset=led&mode=ctas&profile_check=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050")
+	cfg, err := ConfigFromURL("bigquery://my-proj?location=EU&dataset_template=t_{tenant}&staging_dataset=stg&all_tenants_dataset=all&ledger_dataset=led&mode=ctas&profile_check=false&labels=team:data,env:dev&endpoint=http://127.0.0.1:9050&stream_format=json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Project != "my-proj" || cfg.Location != "EU" || cfg.DatasetTemplate != "t_{tenant}" || cfg.StagingDataset != "stg" ||
-		cfg.AllTenantsDataset != "all" || cfg.LedgerDataset != "led" || cfg.Promotion != PromoteCTAS || !cfg.SkipProfiles || cfg.SkipSchema ||
+		cfg.AllTenantsDataset != "all" || cfg.LedgerDataset != "led" || cfg.Promotion != PromoteCTAS || cfg.StreamFormat != StreamJSON || !cfg.SkipProfiles || cfg.SkipSchema ||
 		!reflect.DeepEqual(cfg.Labels, map[string]string{"team": "data", "env": "dev"}) || len(cfg.ClientOptions) != 2 {
 		t.Errorf("config %+v", cfg)
 	}
@@ -198,6 +198,9 @@ func TestConfigFromURL(t *testing.T) {
 		if _, err := ConfigFromURL(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+	if _, err := Open(context.Background(), "bigquery://p?stream_format=csv"); err == nil {
+		t.Error("stream_format=csv accepted")
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 //
 //	bigquery://PROJECT?location=EU&dataset_template=tenant_{tenant}
 //	    &staging_dataset=tenantlake_staging&all_tenants_dataset=all_tenants
-//	    &ledger_dataset=tenantlake_ledger&mode=copy|ctas&profile_check=false
+//	    &ledger_dataset=tenantlake_ledger&mode=copy|ctas&stream_format=parquet|json
+//	    &profile_check=false
 //	    &schema_check=false&labels=team:data,env:dev&name=bigquery
 //	    &endpoint=http://127.0.0.1:9050
 //
@@ -46,6 +47,8 @@ func ConfigFromURL(raw string) (Config, error) {
 			cfg.LedgerDataset = v
 		case "mode":
 			cfg.Promotion = v
+		case "stream_format":
+			cfg.StreamFormat = v
 		case "name":
 			cfg.Name = v
 		case "profile_check", "schema_check":

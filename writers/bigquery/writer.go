@@ -57,6 +57,11 @@ type Config struct {
 
 	// Promotion is PromoteCopy (default) or PromoteCTAS.
 	Promotion string
+	// StreamFormat is how parts of a lake that is not on GCS are streamed
+	// through the load API: StreamParquet (default, the parts as they are)
+	// or StreamJSON (decoded and sent as newline-delimited JSON). Parts on
+	// GCS are always loaded from their gs:// URIs as Parquet.
+	StreamFormat string
 	// SkipProfiles and SkipSchema switch off the column-profile and schema
 	// checks. Row counts are always checked.
 	SkipProfiles bool
@@ -125,6 +130,13 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 	case PromoteCopy, PromoteCTAS:
 	default:
 		return nil, fmt.Errorf("bigquery writer: promotion %q: want %q or %q", cfg.Promotion, PromoteCopy, PromoteCTAS)
+	}
+	switch cfg.StreamFormat {
+	case "":
+		cfg.StreamFormat = StreamParquet
+	case StreamParquet, StreamJSON:
+	default:
+		return nil, fmt.Errorf("bigquery writer: stream format %q: want %q or %q", cfg.StreamFormat, StreamParquet, StreamJSON)
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
