@@ -4,16 +4,17 @@
 #   scripts/bigquery-demo-target.sh start DIR   start the emulator (building it
 #        once with scripts/bigquery-emulator.sh) on free loopback ports, in the
 #        background, data in memory; prints the tenantlake target URL:
-#        bigquery://tenantlake-demo?endpoint=http://127.0.0.1:PORT&mode=ctas
+#        bigquery://tenantlake-demo?endpoint=http://127.0.0.1:PORT&mode=ctas&stream_format=json
 #   scripts/bigquery-demo-target.sh stop DIR    stop it
 #
-# The emulator has no copy jobs, hence mode=ctas. Loads from a gs:// lake need
-# STORAGE_EMULATOR_HOST set to a fake GCS server before start; with a local
-# lake (the demo's default) the writer streams the parts and needs none.
+# The emulator has no copy jobs, hence mode=ctas; its Parquet import corrupts
+# dates, times and decimals, hence stream_format=json (parts of a local lake
+# are streamed as newline-delimited JSON). Loads from a gs:// lake need
+# STORAGE_EMULATOR_HOST set to a fake GCS server before start.
 set -euo pipefail
 
 cmd=${1:-}; dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { sed -n '2,13p' "$0" >&2; exit 2; }
 project=tenantlake-demo
 
 free_port() {
@@ -30,7 +31,7 @@ start)
   echo $! >"$dir/bigquery-emulator.pid"
   for _ in $(seq 1 300); do
     if curl -fsS "http://127.0.0.1:$port/bigquery/v2/projects/$project/datasets" >/dev/null 2>&1; then
-      echo "bigquery://$project?endpoint=http://127.0.0.1:$port&mode=ctas"
+      echo "bigquery://$project?endpoint=http://127.0.0.1:$port&mode=ctas&stream_format=json"
       exit 0
     fi
     kill -0 "$(cat "$dir/bigquery-emulator.pid")" 2>/dev/null || { cat "$dir/bigquery-emulator.log" >&2; exit 1; }
@@ -46,6 +47,6 @@ stop)
   fi
   ;;
 *)
-  sed -n '2,12p' "$0" >&2; exit 2
+  sed -n '2,13p' "$0" >&2; exit 2
   ;;
 esac
