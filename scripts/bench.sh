@@ -72,6 +72,19 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# seconds GODURATION: a Go duration (1m2.5s, 830ms) in seconds.
+seconds() {
+  awk -v d="$1" 'BEGIN {
+    while (match(d, /^[0-9.]+[a-zµ]+/)) {
+      t = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1); u = t; sub(/^[0-9.]+/, "", u)
+      s += t * (u == "h" ? 3600 : u == "m" ? 60 : u == "s" ? 1 : u == "ms" ? 1e-3 : u == "ns" ? 1e-9 : 1e-6)
+    }
+    printf "%.3f", s
+  }'
+}
+# phase NAME: the duration of NAME (stage, validate) in seconds from the last
+# load's debug log.
+phase() { seconds "$(grep -o " $1=[^ ]*" "$work/stderr" | tail -n 1 | cut -d= -f2)"; }
 bytes() { find "$1" -type f -name "${2:-*}" -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 # timed OUT CMD...: runs CMD under GNU time with its standard output in OUT;
 # sets secs to its wall time and kib to its peak RSS. When CMD fails, shows
@@ -99,6 +112,7 @@ target() {
   printf '  %-26s %8s   target <= %-6s %s\n' "$1" "$2" "$3" "$verdict"
 }
 
+printf 'bench: %s, %s cores, load average at the start: %s\n' "$(date -u +%FT%TZ)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 first=1
 for rows in "${sizes[@]}"; do
   echo "== $rows rows: creating the table" >&2
@@ -144,33 +158,36 @@ SQL
   if [ "$first" = 1 ]; then
     first=0
     echo "== $rows rows: $rounds warehouse rounds" >&2
-    raw_times=(); load_times=(); rss=()
+    raw_times=(); load_times=(); stage_times=(); validate_times=(); rss=()
     for r in $(seq "$rounds"); do
       sql "$admin" -c "CREATE DATABASE wh_raw" -c "CREATE DATABASE wh_load" >/dev/null
       sql "$(dburl wh_raw)" -c "CREATE TABLE bench ($columns)" >/dev/null
       timed /dev/null psql -qAtX -v ON_ERROR_STOP=1 "$(dburl wh_raw)" -c "COPY bench FROM '$copyfile' (FORMAT binary)"
       raw_times+=("$secs")
-      timed /dev/null "${tl[@]}" load --tenant bench --latest --target "$(dburl wh_load)"
-      load_times+=("$secs"); rss+=("$kib")
+      timed /dev/null "${tl[@]}" --verbose load --tenant bench --latest --target "$(dburl wh_load)"
+      load_times+=("$secs"); rss+=("$kib"); stage_times+=("$(phase stage)"); validate_times+=("$(phase validate)")
       count "$(dburl wh_raw)" bench
       count "$(dburl wh_load)" tenant_bench.bench
       raw_size=$(sql "$(dburl wh_raw)" -c "SELECT pg_total_relation_size('bench')")
       load_size=$(sql "$(dburl wh_load)" -c "SELECT pg_total_relation_size('tenant_bench.bench')")
       sql "$admin" -c "DROP DATABASE wh_raw" -c "DROP DATABASE wh_load" >/dev/null
-      echo "   round $r: COPY FROM ${raw_times[-1]} s, tenantlake load ${load_times[-1]} s, peak RSS $(mib "$kib") MiB" >&2
+      echo "   round $r: COPY FROM ${raw_times[-1]} s, tenantlake load ${load_times[-1]} s" \
+        "(stage ${stage_times[-1]} s, validate ${validate_times[-1]} s), peak RSS $(mib "$kib") MiB" >&2
     done
     mraw=$(median "${raw_times[@]}"); mload=$(median "${load_times[@]}")
     peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
     printf '\nwarehouse load: %s rows, %d rounds, each into a fresh database\n' "$rows" "$rounds"
     printf '  %-26s %8s s   %d bytes in, table %d bytes\n' "COPY FROM file, median" "$mraw" "$copy_bytes" "$raw_size"
     printf '  %-26s %8s s   %d bytes in, table %d bytes\n' "tenantlake load, median" "$mload" "$lake_bytes" "$load_size"
+    printf '  %-26s %8s s   (Parquet to staging by COPY FROM)\n' "  stage, median" "$(median "${stage_times[@]}")"
+    printf '  %-26s %8s s   (counts, profiles, schema checks)\n' "  validate, median" "$(median "${validate_times[@]}")"
     target "load / COPY FROM time" "$(div "$mload" "$mraw")" 1.40
     printf '  %-26s %8s   (no target)\n' "load peak RSS, MiB" "$(mib "$peak")"
   fi
   rm -f "$copyfile"
 done
 
-echo
+printf '\nload average at the end (this run included): %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ ${#missed[@]} -eq 0 ]; then
   echo "all targets met"
 else
