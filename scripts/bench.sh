@@ -16,7 +16,9 @@
 #   warehouse rounds, for the first size only, ROUNDS times alternating, each
 #   into a fresh database:
 #     - raw `COPY bench FROM 'file' (FORMAT binary)` into a new table, and
-#     - `tenantlake load --latest` of the snapshot the last read round wrote.
+#     - `tenantlake load --latest` of the snapshot the last read round wrote
+#       (its stage and validate times taken from its --verbose log);
+#   and checks that both loaded tables hold every row.
 #
 # Prints per benchmark the median wall times, their ratio, tenantlake's peak
 # RSS (GNU time) and the bytes, each target marked "met" or "missed" from the
