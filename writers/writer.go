@@ -15,6 +15,10 @@ package writers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tenantlake/tenantlake/lake"
@@ -99,4 +103,30 @@ type Writer interface {
 	Load(ctx context.Context, lk *lake.Lake, req Request) (*Outcome, error)
 	Live(ctx context.Context, tenant string) (string, error)
 	Close() error
+}
+
+// NewLoadID returns a unique id for one call of Load: "load_", the start
+// time (sortable), then random hex; [a-z0-9_] only, so it fits lake keys,
+// BigQuery labels and job ids.
+func NewLoadID() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	now := time.Now().UTC()
+	return fmt.Sprintf("load_%s%06d_%s", now.Format("20060102t150405"), now.Nanosecond()/1000, hex.EncodeToString(b[:]))
+}
+
+// FailedChecks describes the failed checks of tables in one line ("" when
+// every check passed), for an Outcome's message.
+func FailedChecks(tables []TableResult) string {
+	var failed []string
+	for _, t := range tables {
+		for _, c := range t.Checks {
+			if !c.OK {
+				failed = append(failed, fmt.Sprintf("%s %s: expected %s, got %s", t.Table, c.Name, c.Expected, c.Actual))
+			}
+		}
+	}
+	return strings.Join(failed, "; ")
 }

@@ -139,11 +139,31 @@ func freePort() (int, error) {
 // emulatorConfig returns a Config for a new emulator of test t.
 func emulatorConfig(t testing.TB) Config {
 	return Config{
-		Project:       emuProject,
-		Promotion:     PromoteCTAS, // the emulator has no copy jobs
-		Labels:        map[string]string{"env": "test"},
-		ClientOptions: []option.ClientOption{option.WithEndpoint(startEmulator(t)), option.WithoutAuthentication()},
+		Project:   emuProject,
+		Promotion: PromoteCTAS, // the emulator has no copy jobs
+		Labels:    map[string]string{"env": "test"},
+		ClientOptions: []option.ClientOption{
+			option.WithEndpoint(startEmulator(t)),
+			option.WithHTTPClient(&http.Client{Transport: finishRequests{http.DefaultTransport}}),
+		},
 	}
+}
+
+// finishRequests lets a request that has reached the emulator finish even
+// when its context is cancelled. goccy/bigquery-emulator v0.6.6 runs every
+// request on one shared SQLite connection, and a request cancelled in the
+// middle of a statement closes that connection for good: every later
+// request answers "sql: connection is already closed" and the client
+// retries forever. The writer still sees the cancellation: the client checks
+// the context before each request and between polls, and so does the
+// writer between steps. Real BigQuery needs none of this.
+type finishRequests struct{ next http.RoundTripper }
+
+func (f finishRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	return f.next.RoundTrip(r.WithContext(context.WithoutCancel(r.Context())))
 }
 
 // newEmulatorWriter returns a Writer on the emulator, closed when t ends.

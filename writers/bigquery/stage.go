@@ -48,7 +48,7 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 		}
 		if err == nil {
 			res.Checks, res.TargetRows, err = w.validate(ctx, st, md, t, schema, jobRows)
-			if err == nil && attached && failedChecks([]writers.TableResult{res}) != "" && attempt < w.cfg.MaxAttempts {
+			if err == nil && attached && writers.FailedChecks([]writers.TableResult{res}) != "" && attempt < w.cfg.MaxAttempts {
 				// A table staged by an earlier delivery is trusted only if it
 				// validates: that delivery may have been cut off mid-upload
 				// (the emulator records an upload's job before reading its

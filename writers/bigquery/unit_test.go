@@ -508,7 +508,7 @@ func TestFailedJobRetriedUnderNextAttempt(t *testing.T) {
 	if !reflect.DeepEqual(res.Jobs, []string{a1, a2}) || st.TableID != stagingTableName("acme", snap, "orders", 2) {
 		t.Errorf("jobs %v, staged in %s; want %v and attempt 2's table", res.Jobs, st.TableID, []string{a1, a2})
 	}
-	if failedChecks([]writers.TableResult{res}) != "" || res.TargetRows != 7 {
+	if writers.FailedChecks([]writers.TableResult{res}) != "" || res.TargetRows != 7 {
 		t.Errorf("checks after the retry: %+v", res)
 	}
 

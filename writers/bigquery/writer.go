@@ -2,8 +2,6 @@ package bigquery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -203,7 +201,7 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 		Target:     w.Target(),
 		Reason:     req.Reason,
 		RequestID:  req.RequestID,
-		LoadID:     newLoadID(),
+		LoadID:     writers.NewLoadID(),
 		StartedAt:  time.Now().UTC(),
 		Tables:     []writers.TableResult{},
 	}
@@ -223,17 +221,6 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 		return out, errors.Join(err, fmt.Errorf("bigquery writer: ledger of %s/%s: %w", req.Tenant, req.SnapshotID, lerr))
 	}
 	return out, err
-}
-
-// newLoadID returns a unique id for one call of Load: sortable by time,
-// [a-z0-9_] only.
-func newLoadID() string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	now := time.Now().UTC()
-	return fmt.Sprintf("l%s%06d_%s", now.Format("20060102t150405"), now.Nanosecond()/1000, hex.EncodeToString(b[:]))
 }
 
 func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) error {
@@ -283,7 +270,7 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err != nil {
 		return err
 	}
-	if failed := failedChecks(out.Tables); failed != "" {
+	if failed := writers.FailedChecks(out.Tables); failed != "" {
 		out.Outcome = writers.OutcomeQuarantined
 		out.Message = "validation failed, nothing promoted; staged tables kept in dataset " + w.cfg.StagingDataset + ": " + failed
 		out.Live = live
@@ -370,18 +357,6 @@ func selectTables(m *lake.Manifest, names []string) ([]*lake.Table, error) {
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-func failedChecks(tables []writers.TableResult) string {
-	var failed []string
-	for _, t := range tables {
-		for _, c := range t.Checks {
-			if !c.OK {
-				failed = append(failed, fmt.Sprintf("%s %s: expected %s, got %s", t.Table, c.Name, c.Expected, c.Actual))
-			}
-		}
-	}
-	return strings.Join(failed, "; ")
 }
 
 // ensureDatasets creates, when missing, the tenant's dataset, the staging,

@@ -31,8 +31,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -253,7 +251,7 @@ func live(ctx context.Context, q querier, tenantID string) (string, error) {
 func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (*writers.Outcome, error) {
 	out := &writers.Outcome{
 		Tenant: req.Tenant, SnapshotID: req.SnapshotID, Target: w.Target(), Reason: req.Reason,
-		RequestID: req.RequestID, LoadID: newLoadID(), StartedAt: time.Now().UTC(), Tables: []writers.TableResult{},
+		RequestID: req.RequestID, LoadID: writers.NewLoadID(), StartedAt: time.Now().UTC(), Tables: []writers.TableResult{},
 	}
 	if err := checkRequest(req); err != nil {
 		return nil, fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
@@ -359,7 +357,7 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		"stage", t1.Sub(t0), "validate", time.Since(t1), "ok", ok)
 	if !ok {
 		out.Outcome = writers.OutcomeQuarantined
-		out.Message = "validation failed (" + failedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingName
+		out.Message = "validation failed (" + writers.FailedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingName
 		return false, nil
 	}
 	if err := w.promote(ctx, conn, req, out, liveName, stagingName); err != nil {
@@ -502,25 +500,4 @@ VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), $9, $10, $11)`,
 		return fmt.Errorf("postgres writer: write ledger row %s: %w", out.LoadID, err)
 	}
 	return nil
-}
-
-// newLoadID returns a unique load id: "load_" and the start time, then random hex.
-func newLoadID() string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return "load_" + lake.ShortSnapshotID(lake.SnapshotID(time.Now())) + "_" + hex.EncodeToString(b[:])
-}
-
-func failedChecks(tables []writers.TableResult) string {
-	var failed []string
-	for _, t := range tables {
-		for _, c := range t.Checks {
-			if !c.OK {
-				failed = append(failed, fmt.Sprintf("%s %s: expected %s, got %s", t.Table, c.Name, c.Expected, c.Actual))
-			}
-		}
-	}
-	return strings.Join(failed, "; ")
 }

@@ -64,6 +64,9 @@ type Omitter interface {
 	Omissions() []Omission
 }
 
+// caseTimeout bounds each case of the suite.
+const caseTimeout = 5 * time.Minute
+
 // RunConformance runs every case of the suite against h.
 func RunConformance(t *testing.T, h Harness) {
 	t.Run("TypesRoundTrip", func(t *testing.T) { testTypesRoundTrip(t, h) })
@@ -122,7 +125,10 @@ type env struct {
 
 func newEnv(t *testing.T, h Harness) *env {
 	t.Helper()
-	ctx := t.Context()
+	// A case that hangs (a target that stops answering) fails after
+	// caseTimeout instead of holding up the whole test run.
+	ctx, cancel := context.WithTimeout(t.Context(), caseTimeout)
+	t.Cleanup(cancel)
 	w, err := h.NewWriter(ctx, t)
 	if err != nil {
 		t.Fatalf("new writer: %v", err)
