@@ -50,10 +50,11 @@ func startServices() error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("the BigQuery emulator command is missing (%v): build it with scripts/bigquery-emulator.sh (make test does)", err)
 	}
-	gcsPort, err := freePort()
+	ports, err := freePorts(1)
 	if err != nil {
 		return err
 	}
+	gcsPort := ports[0]
 	gcs, err := fakestorage.NewServerWithOptions(fakestorage.Options{
 		Scheme: "http", Host: "127.0.0.1", Port: uint16(gcsPort), PublicHost: "127.0.0.1:" + strconv.Itoa(gcsPort),
 	})
@@ -81,14 +82,11 @@ func startServices() error {
 // connection stays closed), so one test must not break the next.
 func startEmulator(t testing.TB) string {
 	t.Helper()
-	httpPort, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	httpPort, grpcPort := ports[0], ports[1]
 	cmd := exec.Command(emuBin, "--project="+emuProject, "--host=127.0.0.1",
 		"--port="+strconv.Itoa(httpPort), "--grpc-port="+strconv.Itoa(grpcPort), "--log-level=fatal")
 	cmd.Env = emuEnv
@@ -98,9 +96,17 @@ func startEmulator(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", emuBin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed when the emulator has exited, waitErr then set, so
+	// any number of receivers see it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Errorf("stop the emulator: %v", err)
 		}
@@ -117,8 +123,8 @@ func startEmulator(t testing.TB) string {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("%s exited before answering: %v", emuBin, err)
+		case <-exited:
+			t.Fatalf("%s exited before answering: %v", emuBin, waitErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -127,13 +133,25 @@ func startEmulator(t testing.TB) string {
 	}
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("free port: %w", err)
+// freePorts returns n distinct free loopback ports: every listener stays
+// open until all are chosen, so the kernel cannot hand out one port twice.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
+	return ports, nil
 }
 
 // emulatorConfig returns a Config for a new emulator of test t.
