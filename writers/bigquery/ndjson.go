@@ -18,6 +18,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/writers"
 )
 
 // Stream formats (Config.StreamFormat): how a part of a lake that is not on
@@ -243,13 +244,7 @@ type ndjsonPart struct {
 	table *lake.Table
 	enc   []jsonEncoder
 	keys  [][]byte // `{"name":` for the first column, `,"name":` for the others
-	leaf  []int    // leaf column index in the part, per manifest column
-
-	part   *lake.PartReader
-	groups []parquet.RowGroup
-	rows   parquet.Rows
-	batch  []parquet.Row
-	n, i   int
+	rows  *writers.PartRows
 
 	out  []byte // encoded bytes not yet read
 	done bool
@@ -265,7 +260,7 @@ const (
 // openNDJSONPart opens part f of table t for streaming as NDJSON. The
 // caller closes it.
 func openNDJSONPart(ctx context.Context, lk *lake.Lake, t *lake.Table, f lake.File) (*ndjsonPart, error) {
-	p := &ndjsonPart{path: f.Path, table: t, batch: make([]parquet.Row, ndjsonBatchRows)}
+	p := &ndjsonPart{path: f.Path, table: t, rows: writers.NewPartRows(ctx, lk, t, []lake.File{f}, ndjsonBatchRows)}
 	for i, c := range t.Columns {
 		enc, err := jsonEncoderFor(c)
 		if err != nil {
@@ -281,22 +276,6 @@ func openNDJSONPart(ctx context.Context, lk *lake.Lake, t *lake.Table, f lake.Fi
 		}
 		p.keys = append(p.keys, append(key, ':'))
 	}
-	r, err := lk.OpenPart(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	pf, err := parquet.OpenFile(r, r.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open part %s: %w", f.Path, err), r.Close())
-	}
-	for _, c := range t.Columns {
-		lc, ok := pf.Schema().Lookup(c.Name)
-		if !ok {
-			return nil, errors.Join(fmt.Errorf("part %s has no column %s", f.Path, c.Name), r.Close())
-		}
-		p.leaf = append(p.leaf, lc.ColumnIndex)
-	}
-	p.part, p.groups = r, pf.RowGroups()
 	return p, nil
 }
 
@@ -323,7 +302,7 @@ func (p *ndjsonPart) Read(b []byte) (int, error) {
 func (p *ndjsonPart) fill() error {
 	buf := p.out[:0]
 	for len(buf) < ndjsonBufferSize {
-		ok, err := p.next()
+		ok, err := p.rows.Next()
 		if err != nil {
 			return err
 		}
@@ -331,7 +310,7 @@ func (p *ndjsonPart) fill() error {
 			p.done = true
 			break
 		}
-		if buf, err = p.appendRow(buf, p.batch[p.i-1]); err != nil {
+		if buf, err = p.appendRow(buf, p.rows.Row()); err != nil {
 			return err
 		}
 	}
@@ -339,45 +318,10 @@ func (p *ndjsonPart) fill() error {
 	return nil
 }
 
-// next advances to the next row, opening row groups as needed.
-func (p *ndjsonPart) next() (bool, error) {
-	for {
-		if p.i < p.n {
-			p.i++
-			return true, nil
-		}
-		switch {
-		case p.rows != nil:
-			n, err := p.rows.ReadRows(p.batch)
-			p.n, p.i = n, 0
-			if errors.Is(err, io.EOF) {
-				if err := p.closeRows(); err != nil {
-					return false, err
-				}
-			} else if err != nil {
-				return false, fmt.Errorf("read rows: %w", err)
-			}
-		case len(p.groups) > 0:
-			p.rows = p.groups[0].Rows()
-			p.groups = p.groups[1:]
-		default:
-			return false, nil
-		}
-	}
-}
-
-func (p *ndjsonPart) closeRows() error {
-	err := p.rows.Close()
-	p.rows = nil
-	if err != nil {
-		return fmt.Errorf("close row group: %w", err)
-	}
-	return nil
-}
-
 // appendRow appends one row as a JSON object and a newline; NULL is null.
 func (p *ndjsonPart) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
-	for j, leaf := range p.leaf {
+	leaves := p.rows.Leaf()
+	for j, leaf := range leaves {
 		if leaf >= len(row) {
 			return nil, fmt.Errorf("column %s: row has %d values", p.table.Columns[j].Name, len(row))
 		}
@@ -392,17 +336,11 @@ func (p *ndjsonPart) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
 			return nil, fmt.Errorf("column %s: %w", p.table.Columns[j].Name, err)
 		}
 	}
-	if len(p.leaf) == 0 {
+	if len(leaves) == 0 {
 		buf = append(buf, '{')
 	}
 	return append(buf, '}', '\n'), nil
 }
 
-// Close releases the part and any open row group.
-func (p *ndjsonPart) Close() error {
-	var err error
-	if p.rows != nil {
-		err = p.closeRows()
-	}
-	return errors.Join(err, p.part.Close())
-}
+// Close releases any open row group.
+func (p *ndjsonPart) Close() error { return p.rows.Close() }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/writers"
 )
 
 // pgType returns the warehouse column type for a BigQuery type, following
@@ -226,18 +226,9 @@ func appendNumeric(buf []byte, neg bool, digits string, scale int) []byte {
 // batch of rows each time its buffer runs dry. Memory is bounded by one batch
 // and the Parquet reader's page buffers, whatever the table's size.
 type partSource struct {
-	ctx   context.Context
-	lk    *lake.Lake
 	table *lake.Table
 	enc   []encoder
-
-	files    []lake.File
-	groups   []parquet.RowGroup
-	leaf     []int // leaf column index in the current file, per manifest column
-	rows     parquet.Rows
-	batch    []parquet.Row
-	n, i     int
-	lakeRows int64 // rows the parts' footers hold
+	rows  *writers.PartRows
 
 	// mu guards what pgconn's reading goroutine shares with the caller:
 	// pgconn may return before that goroutine ends.
@@ -258,7 +249,7 @@ const (
 var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
 func newPartSource(ctx context.Context, lk *lake.Lake, t *lake.Table) (*partSource, error) {
-	s := &partSource{ctx: ctx, lk: lk, table: t, files: t.Files, batch: make([]parquet.Row, batchRows)}
+	s := &partSource{table: t, rows: writers.NewPartRows(ctx, lk, t, t.Files, batchRows)}
 	for _, c := range t.Columns {
 		enc, err := encoderFor(c)
 		if err != nil {
@@ -294,7 +285,7 @@ func (s *partSource) fill() error {
 		buf, s.started = append(buf, copyHeader...), true
 	}
 	for len(buf) < bufferSize {
-		ok, err := s.next()
+		ok, err := s.rows.Next()
 		if err != nil {
 			return err
 		}
@@ -302,7 +293,7 @@ func (s *partSource) fill() error {
 			buf, s.done = append(buf, 0xff, 0xff), true // trailer
 			break
 		}
-		if buf, err = s.appendRow(buf, s.batch[s.i-1]); err != nil {
+		if buf, err = s.appendRow(buf, s.rows.Row()); err != nil {
 			return err
 		}
 	}
@@ -310,74 +301,12 @@ func (s *partSource) fill() error {
 	return nil
 }
 
-// next advances to the next row, opening parts and row groups as needed.
-func (s *partSource) next() (bool, error) {
-	for {
-		if s.i < s.n {
-			s.i++
-			return true, nil
-		}
-		switch {
-		case s.rows != nil:
-			n, err := s.rows.ReadRows(s.batch)
-			s.n, s.i = n, 0
-			if errors.Is(err, io.EOF) {
-				if err := s.closeRows(); err != nil {
-					return false, err
-				}
-			} else if err != nil {
-				return false, errors.Join(fmt.Errorf("read rows: %w", err), s.closeRows())
-			}
-		case len(s.groups) > 0:
-			s.rows = s.groups[0].Rows()
-			s.groups = s.groups[1:]
-		case len(s.files) > 0:
-			if err := s.openFile(s.files[0]); err != nil {
-				return false, err
-			}
-			s.files = s.files[1:]
-		default:
-			return false, nil
-		}
-	}
-}
-
-func (s *partSource) closeRows() error {
-	err := s.rows.Close()
-	s.rows = nil
-	if err != nil {
-		return fmt.Errorf("close row group: %w", err)
-	}
-	return nil
-}
-
-func (s *partSource) openFile(f lake.File) error {
-	r, err := s.lk.OpenPart(s.ctx, f)
-	if err != nil {
-		return err
-	}
-	pf, err := parquet.OpenFile(r, r.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
-	if err != nil {
-		return fmt.Errorf("open part %s: %w", f.Path, err)
-	}
-	s.lakeRows += pf.NumRows()
-	s.leaf = s.leaf[:0]
-	for _, c := range s.table.Columns {
-		lc, ok := pf.Schema().Lookup(c.Name)
-		if !ok {
-			return fmt.Errorf("part %s has no column %s", f.Path, c.Name)
-		}
-		s.leaf = append(s.leaf, lc.ColumnIndex)
-	}
-	s.groups = pf.RowGroups()
-	return nil
-}
-
 // appendRow appends one tuple: the field count, then each field's length
 // (-1 for NULL) and value.
 func (s *partSource) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s.leaf)))
-	for j, leaf := range s.leaf {
+	leaves := s.rows.Leaf()
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(leaves)))
+	for j, leaf := range leaves {
 		if leaf >= len(row) {
 			return nil, fmt.Errorf("column %s: row has %d values", s.table.Columns[j].Name, len(row))
 		}
@@ -402,8 +331,5 @@ func (s *partSource) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
 func (s *partSource) finish() (readErr, closeErr error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rows != nil {
-		closeErr = s.closeRows()
-	}
-	return s.err, closeErr
+	return s.err, s.rows.Close()
 }

@@ -429,7 +429,7 @@ func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, st
 	if err = errors.Join(err, closeErr); err != nil {
 		return res, fmt.Errorf("copy from lake: %w", err)
 	}
-	res.LakeRows = src.lakeRows
+	res.LakeRows = src.rows.LakeRows()
 	res.TargetRows = tag.RowsAffected()
 	return res, nil
 }
