@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -74,6 +75,9 @@ type readResult struct {
 	Error string `json:"error,omitempty"`
 }
 
+// readMemoryLimit is the Go runtime's soft memory limit during a read.
+const readMemoryLimit = 96 << 20
+
 func runRead(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	if readFlags.parallel < 1 || readFlags.connections < 1 {
@@ -102,6 +106,11 @@ func runRead(cmd *cobra.Command, _ []string) error {
 		tenants = []tenant.Tenant{t}
 	}
 
+	// A soft memory limit makes the garbage collector keep a read's memory
+	// flat, whatever the tables' sizes; GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(readMemoryLimit)
+	}
 	prog := newProgress(os.Stderr)
 	rd := postgres.New(postgres.Options{
 		Parallel:    readFlags.connections,

@@ -46,7 +46,7 @@ type Options struct {
 	PartBytes int64
 	// SplitBytes: a table (or leaf partition) larger than this on disk is
 	// split into ctid ranges of about this size, read in parallel. Zero means
-	// 128 MiB; negative never splits.
+	// 32 MiB; negative never splits.
 	SplitBytes int64
 	// Policies maps "schema.table.column" (source names, unquoted) to a
 	// Policy for that column.
@@ -81,7 +81,7 @@ func New(opts Options) *Reader {
 		opts.PartBytes = 1 << 30
 	}
 	if opts.SplitBytes == 0 {
-		opts.SplitBytes = 128 << 20
+		opts.SplitBytes = 32 << 20
 	}
 	return &Reader{opts: opts}
 }
