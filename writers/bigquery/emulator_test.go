@@ -131,11 +131,15 @@ func wantOutcome(t *testing.T, out *writers.Outcome, want string) {
 // liveRows returns the rows of a live table as strings, ordered by id.
 func liveRows(t *testing.T, w *Writer, tenantID, table string) []string {
 	t.Helper()
-	ctx := testContext(t)
-	q := w.client.Query("SELECT * FROM " + tablePath(w.client.Dataset(w.datasetName(tenantID)).Table(table)) + " ORDER BY id")
-	it, err := q.Read(ctx)
+	return queryRows(t, w, "SELECT * FROM "+tablePath(w.client.Dataset(w.datasetName(tenantID)).Table(table))+" ORDER BY id")
+}
+
+// queryRows runs sql and returns its rows as strings.
+func queryRows(t *testing.T, w *Writer, sql string) []string {
+	t.Helper()
+	it, err := w.client.Query(sql).Read(testContext(t))
 	if err != nil {
-		t.Fatalf("query %s.%s: %v", tenantID, table, err)
+		t.Fatalf("query %s: %v", sql, err)
 	}
 	var rows []string
 	for {
@@ -224,7 +228,6 @@ func TestLoadStreamedFromLocalLake(t *testing.T) {
 // tenant_id, and a typed NULL where a tenant lacks a column. The ledger
 // table has a row per load.
 func TestAllTenantsView(t *testing.T) {
-	ctx := testContext(t)
 	w := newEmulatorWriter(t, emulatorConfig(t))
 	lk := gcsLake(t)
 	a := newSource(t, "alpha", `CREATE TABLE orders (id bigint PRIMARY KEY, qty integer); INSERT INTO orders VALUES (1, 9)`)
@@ -237,44 +240,14 @@ func TestAllTenantsView(t *testing.T) {
 		loadIDs = append(loadIDs, out.LoadID)
 	}
 	view := w.client.Dataset(w.cfg.AllTenantsDataset).Table("orders")
-	it, err := w.client.Query("SELECT tenant_id, id, qty, note FROM " + tablePath(view) + " ORDER BY tenant_id, id").Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for {
-		var row []bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprint(row))
-	}
+	got := queryRows(t, w, "SELECT tenant_id, id, qty, note FROM "+tablePath(view)+" ORDER BY tenant_id, id")
 	want := []string{"[alpha 1 9 <nil>]", "[beta 2 <nil> hi]", "[beta 3 <nil> <nil>]"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("all-tenants view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	ledger := w.client.Dataset(w.cfg.LedgerDataset).Table(ledgerTable)
-	it, err = w.client.Query("SELECT load_id, outcome FROM " + tablePath(ledger) + " ORDER BY load_id").Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = nil
-	for {
-		var row []bigquery.Value
-		err := it.Next(&row)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprint(row))
-	}
+	got = queryRows(t, w, "SELECT load_id, outcome FROM "+tablePath(ledger)+" ORDER BY load_id")
 	want = []string{fmt.Sprintf("[%s loaded]", loadIDs[0]), fmt.Sprintf("[%s loaded]", loadIDs[1])}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("ledger table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
