@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/tenantlake/tenantlake/internal/pgtest"
 )
 
@@ -123,15 +122,7 @@ func pgRegistryDB(t *testing.T, rows [][]any) string {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := conn.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	conn := pgtest.Connect(t, dsn)
 	if _, err := conn.Exec(ctx, `CREATE TABLE tenant_registry (
 		tenant_id text PRIMARY KEY, connection text, is_active bool NOT NULL DEFAULT true,
 		include text[], exclude text[])`); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/tenantlake/tenantlake/internal/pgtest"
 )
 
 // corpusColumns: source name, expected-value kind for expectedSQL, source
@@ -121,7 +122,7 @@ func TestCorpus(t *testing.T) {
 	_, setup := corpusTenant(t)
 	tn, dsn := newTenant(t, "acme", setup...)
 	ctx := context.Background()
-	conn := adminConn(t, dsn)
+	conn := pgtest.Connect(t, dsn)
 	mustExec(t, conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'Pacific/Chatham'); END $$")
 
 	lk := openLake(t)

@@ -221,15 +221,7 @@ func expectedSQL(col, kind string) string {
 func expectedRows(t *testing.T, dsn, table string, cols [][3]string) []map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	// SET overrides PGTZ and PGOPTIONS, which tests set on purpose.
 	mustExec(t, conn, "SET TimeZone = 'UTC'; SET extra_float_digits = 1; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'")
 	exprs := make([]string, len(cols))
@@ -280,17 +272,6 @@ func byKey(t *testing.T, rows []map[string]string, key string) map[string]map[st
 	return out
 }
 
-func adminConn(t *testing.T, dsn string) *pgx.Conn {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(ctx) })
-	return conn
-}
-
 func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
 	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
@@ -303,15 +284,7 @@ func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 func checkProfiles(t *testing.T, dsn, table string, tb *lake.Table) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := pgtest.Connect(t, dsn)
 	mustExec(t, conn, "SET TimeZone = 'UTC'")
 	for _, c := range tb.Columns {
 		q := quoteIdent(c.Source)

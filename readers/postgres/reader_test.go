@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantlake/tenantlake/internal/pgtest"
 	"github.com/tenantlake/tenantlake/lake"
 )
 
@@ -229,7 +230,7 @@ func TestConsistency(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO b SELECT i, %d, repeat('y', 50) FROM generate_series(1, %d) i`, start, n),
 	)
 	ctx := context.Background()
-	mover := adminConn(t, dsn)
+	mover := pgtest.Connect(t, dsn)
 	var mu sync.Mutex
 	var moved atomic.Int64
 	var moveErr error
@@ -293,7 +294,7 @@ func TestKillDuringRead(t *testing.T) {
 		`CREATE TABLE big (id int PRIMARY KEY, pad text)`,
 		`INSERT INTO big SELECT i, repeat('z', 100) FROM generate_series(1, 200000) i`,
 	)
-	admin := adminConn(t, dsn)
+	admin := pgtest.Connect(t, dsn)
 	ctx := context.Background()
 
 	t.Run("terminate", func(t *testing.T) {
@@ -413,7 +414,7 @@ func TestTimeZone(t *testing.T) {
 		t.Errorf("timestamptz read as %s", got)
 	}
 
-	admin := adminConn(t, dsn)
+	admin := pgtest.Connect(t, dsn)
 	mustExec(t, admin, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET TimeZone = %L', current_database(), 'Pacific/Chatham'); END $$")
 	mustExec(t, admin, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET DateStyle = %L', current_database(), 'SQL, DMY'); END $$")
 	mustExec(t, admin, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET IntervalStyle = %L', current_database(), 'sql_standard'); END $$")

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/api/iterator"
 
 	"github.com/tenantlake/tenantlake/internal/pgtest"
@@ -64,15 +63,7 @@ func newSource(t *testing.T, tenantID, sql string) source {
 func execSQL(t *testing.T, dsn, sql string) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := conn.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	conn := pgtest.Connect(t, dsn)
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		t.Fatalf("source SQL: %v", err)
 	}
