@@ -243,7 +243,7 @@ var (
 	topicRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$`)
 	// targetNameRE is the rule for a target's name: it becomes a lake key,
 	// a subscription name's suffix and a Pub/Sub attribute value.
-	targetNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,39}$`)
+	targetNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
 )
 
 // ParseTargets splits a whitespace-separated list of target URLs and names
@@ -289,10 +289,10 @@ func ParseTargets(s string) ([]Target, error) {
 }
 
 // ValidTargetName checks a target's name: a lower-case letter, then up to 39
-// lower-case letters, digits, '_' or '-'.
+// lower-case letters, digits or '_'.
 func ValidTargetName(name string) error {
 	if !targetNameRE.MatchString(name) {
-		return fmt.Errorf("target name %q: want a lower-case letter, then up to 39 lower-case letters, digits, '_' or '-'", name)
+		return fmt.Errorf("target name %q: want a lower-case letter, then up to 39 lower-case letters, digits or '_'", name)
 	}
 	return nil
 }

@@ -283,7 +283,12 @@ func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMes
 	if err := validName("target", target); err != nil {
 		return nil, fmt.Errorf("lake: read ledger of %s: %w", tenant, err)
 	}
-	it := l.bucket.List(&blob.ListOptions{Prefix: ledgerPrefix(tenant, target)})
+	return l.ledger(ctx, ledgerPrefix(tenant, target))
+}
+
+// ledger reads the ledger records whose keys start with prefix, by key.
+func (l *Lake) ledger(ctx context.Context, prefix string) ([]json.RawMessage, error) {
+	it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
 	var keys []string
 	for {
 		obj, err := it.Next(ctx)
@@ -291,7 +296,7 @@ func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMes
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("lake: read ledger of %s/%s: %w", tenant, target, err)
+			return nil, fmt.Errorf("lake: read ledger %s: %w", prefix, err)
 		}
 		if strings.HasSuffix(obj.Key, ledgerExt) { // not a crashed writer's temporary file
 			keys = append(keys, obj.Key)

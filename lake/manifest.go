@@ -23,6 +23,7 @@ type Manifest struct {
 	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms)
 	CommittedAt   time.Time `json:"committed_at"` // when the manifest was written
 	ToolVersion   string    `json:"tool_version"`
+	RequestID     string    `json:"request_id,omitempty"` // the read request (events) that made it; empty for a read by hand
 	Tables        []Table   `json:"tables"`
 	Skipped       []Skipped `json:"skipped,omitempty"`
 }

@@ -18,6 +18,24 @@ import (
 // error nothing is committed (parts already written are orphans for lake GC)
 // and the error names the tenant and, where it applies, the table, column and
 // row key. Cancelling ctx stops the read with an error and commits nothing.
+//
+// A read started for a request of the read-requests topic records the
+// request's id (WithRequestID) in the manifest, so a redelivered request
+// finds its snapshot instead of reading the source again.
 type Reader interface {
 	Read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lake.Manifest, error)
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the id of the read request a Read
+// serves; read strategies record it as the manifest's RequestID.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id WithRequestID put in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
 }

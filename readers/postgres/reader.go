@@ -170,6 +170,7 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 		Source:        src,
 		StartedAt:     started,
 		ToolVersion:   r.opts.ToolVersion,
+		RequestID:     readers.RequestID(ctx),
 	}
 	tables, err := r.plan(ctx, conn, t, m, moneyScale)
 	if err != nil {
