@@ -44,16 +44,17 @@ func (o *Ops) Load(ctx context.Context, targetName string, ev events.SnapshotCom
 		found = out
 		return out != nil, err
 	}
-	mine, err := o.acquire(ctx, ev.Tenant, "load."+targetName+"."+ev.SnapshotID+"."+ev.RequestID, done)
+	release, err := o.acquire(ctx, ev.Tenant, "load."+targetName+"."+ev.SnapshotID+"."+ev.RequestID, done)
 	if err != nil {
 		return nil, fmt.Errorf("load %s/%s into %s: %w", ev.Tenant, ev.SnapshotID, targetName, err)
 	}
 	out := found
 	var lerr error
-	if mine {
+	if release != nil {
 		out, lerr = o.LoadSnapshot(ctx, target, writers.Request{
 			Tenant: ev.Tenant, SnapshotID: ev.SnapshotID, Reason: ev.Reason, Tables: ev.Tables, RequestID: ev.RequestID,
 		})
+		release()
 		if lerr != nil && (errors.Is(lerr, lake.ErrNotFound) || errors.Is(lerr, lake.ErrInvalid) || errors.Is(lerr, lake.ErrCorrupt)) {
 			lerr = fmt.Errorf("%w: %w", ErrRejected, lerr)
 		}

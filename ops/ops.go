@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -191,27 +192,43 @@ const claimKind = "claims"
 
 // acquire takes the claim named key for tenant. When another delivery holds
 // an unexpired claim, it polls done (which reports whether that delivery's
-// result exists) until the result appears (returns false, nil: nothing to
-// do), the claim expires (takes the work over), or ctx ends (ErrBusy).
-func (o *Ops) acquire(ctx context.Context, tenantID, key string, done func(context.Context) (bool, error)) (bool, error) {
+// result exists) until the result appears (returns a nil release: nothing
+// to do), the claim is released or expires (takes the work over), or ctx
+// ends (ErrBusy). The caller of a non-nil release calls it when its work
+// ends, failed or not, so a redelivery need not wait for the claim to
+// expire. Claims are records key.NNNN, their releases key.NNNN.end.
+func (o *Ops) acquire(ctx context.Context, tenantID, key string, done func(context.Context) (bool, error)) (release func(), err error) {
 	for {
 		names, err := o.Lake.RecordNames(ctx, tenantID, claimKind, key+".")
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		if len(names) > 0 {
+		n, ended := 0, map[int]bool{}
+		for _, name := range names {
+			var i int
+			rest := strings.TrimPrefix(name, key+".")
+			if _, err := fmt.Sscanf(rest, "%04d", &i); err != nil || len(rest) < 4 {
+				continue
+			}
+			if strings.HasSuffix(rest, ".end") {
+				ended[i] = true
+			} else if i > n {
+				n = i
+			}
+		}
+		if n > 0 && !ended[n] {
 			var c claim
-			if err := o.Lake.GetRecord(ctx, tenantID, claimKind, names[len(names)-1], &c); err != nil {
-				return false, err
+			if err := o.Lake.GetRecord(ctx, tenantID, claimKind, fmt.Sprintf("%s.%04d", key, n), &c); err != nil {
+				return nil, err
 			}
 			if time.Now().Before(c.ExpiresAt) {
 				ok, err := done(ctx)
 				if err != nil || ok {
-					return false, err
+					return nil, err
 				}
 				select {
 				case <-ctx.Done():
-					return false, fmt.Errorf("%w (claimed by %s at %s)", ErrBusy, c.By, c.ClaimedAt.Format(time.RFC3339))
+					return nil, fmt.Errorf("%w (claimed by %s at %s)", ErrBusy, c.By, c.ClaimedAt.Format(time.RFC3339))
 				case <-time.After(500 * time.Millisecond):
 				}
 				continue
@@ -220,19 +237,28 @@ func (o *Ops) acquire(ctx context.Context, tenantID, key string, done func(conte
 		host, _ := os.Hostname()
 		now := time.Now().UTC()
 		c := claim{ClaimedAt: now, ExpiresAt: now.Add(o.claimTTL()), By: fmt.Sprintf("%s/%d", host, os.Getpid())}
-		err = o.Lake.PutRecord(ctx, tenantID, claimKind, fmt.Sprintf("%s.%04d", key, len(names)+1), c)
+		name := fmt.Sprintf("%s.%04d", key, n+1)
+		err = o.Lake.PutRecord(ctx, tenantID, claimKind, name, c)
 		if errors.Is(err, lake.ErrExists) {
 			continue // another delivery claimed it first: look again
 		}
 		if err != nil {
-			return false, err
+			return nil, err
+		}
+		release := func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := o.Lake.PutRecord(rctx, tenantID, claimKind, name+".end", claim{ClaimedAt: c.ClaimedAt, ExpiresAt: time.Now().UTC(), By: c.By}); err != nil {
+				o.log().Warn("could not release a claim; it expires by itself", "tenant", tenantID, "claim", name, "err", err.Error())
+			}
 		}
 		// The work may have finished between the check and the claim.
 		ok, err := done(ctx)
 		if err != nil || ok {
-			return false, err
+			release()
+			return nil, err
 		}
-		return true, nil
+		return release, nil
 	}
 }
 

@@ -57,12 +57,13 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 		found = m
 		return m != nil, err
 	}
-	mine, err := o.acquire(ctx, t.ID, "read."+req.RequestID, done)
+	release, err := o.acquire(ctx, t.ID, "read."+req.RequestID, done)
 	if err != nil {
 		return nil, fmt.Errorf("read request %s of tenant %s: %w", req.RequestID, t.ID, err)
 	}
-	if mine {
+	if release != nil {
 		m, err := o.ReadTenant(ctx, t, req.RequestID)
+		release()
 		if err != nil {
 			log.Error("read failed", "err", err.Error())
 			failed := &events.LoadFinished{Outcome: writers.Outcome{
