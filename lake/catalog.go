@@ -246,6 +246,12 @@ func encodeJSON(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// ValidateTarget returns an error matching ErrInvalid unless name can be a
+// target in the ledger's keys ([A-Za-z_][A-Za-z0-9_]*, at most 300 bytes):
+// write strategies check their target name with it when they are opened,
+// before anything is written.
+func ValidateTarget(name string) error { return validName("target", name) }
+
 // WriteLedger stores one load record (any JSON value) for tenant and target,
 // write-once, under tenant=<t>/_loads/target=<target>/<snapshot-id>.<load-id>.json.
 // target and loadID are names ([A-Za-z_][A-Za-z0-9_]*); a record already

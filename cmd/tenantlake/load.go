@@ -53,6 +53,11 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
         staging_template=T      staging schema name (tenantlake_staging_{tenant})
         all_tenants_schema=S    the all-tenants views' schema (all_tenants)
         name=N                  the target's name in outcomes and the lake's ledger (postgres)
+      tenantlake drops or replaces only the schemas, tables and views it created
+      (recorded in tenantlake.schemas and tenantlake.tables): an option naming a
+      schema it did not create, or a reserved one (public, tenantlake, pg_*), is
+      refused before anything is written; users' views over its tables keep
+      working, or the load fails naming them.
   Passwords belong in PGPASSWORD or ~/.pgpass rather than in the URL.
   bigquery://PROJECT?...   BigQuery: one dataset per tenant (tenant_<id>), a staging
       dataset whose tables expire, all_tenants views, the tenantlake_ledger.live and
@@ -175,22 +180,27 @@ func openTarget(ctx context.Context, target string) (writers.Writer, error) {
 
 // openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
 // the query are documented in load's help and removed before connecting.
+// A bad or repeated option is refused, naming it, before anything is
+// written (postgres.New checks the names and templates).
 func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error) {
 	cfg := postgres.Config{}
 	q := u.Query()
 	for key, set := range map[string]func(string) error{
 		"profile_check":      func(v string) (err error) { cfg.SkipProfile, err = skipFlag(v); return },
 		"schema_check":       func(v string) (err error) { cfg.SkipSchema, err = skipFlag(v); return },
-		"schema_template":    func(v string) error { cfg.SchemaTemplate = v; return nil },
-		"staging_template":   func(v string) error { cfg.StagingTemplate = v; return nil },
-		"all_tenants_schema": func(v string) error { cfg.AllTenantsSchema = v; return nil },
-		"name":               func(v string) error { cfg.Name = v; return nil },
+		"schema_template":    func(v string) (err error) { cfg.SchemaTemplate, err = nonEmpty(v); return },
+		"staging_template":   func(v string) (err error) { cfg.StagingTemplate, err = nonEmpty(v); return },
+		"all_tenants_schema": func(v string) (err error) { cfg.AllTenantsSchema, err = nonEmpty(v); return },
+		"name":               func(v string) (err error) { cfg.Name, err = nonEmpty(v); return },
 	} {
 		if !q.Has(key) {
 			continue
 		}
+		if n := len(q[key]); n > 1 {
+			return nil, fmt.Errorf("target %s: option %s given %d times", u.Redacted(), key, n)
+		}
 		if err := set(q.Get(key)); err != nil {
-			return nil, fmt.Errorf("target %s: %s: %w", u.Redacted(), key, err)
+			return nil, fmt.Errorf("target %s: option %s: %w", u.Redacted(), key, err)
 		}
 		q.Del(key)
 	}
@@ -198,6 +208,14 @@ func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error)
 	conn.RawQuery = q.Encode()
 	cfg.URL = conn.String()
 	return postgres.New(ctx, cfg)
+}
+
+// nonEmpty refuses an option given empty (which would mean the default).
+func nonEmpty(v string) (string, error) {
+	if v == "" {
+		return "", errors.New("empty (leave it out for the default)")
+	}
+	return v, nil
 }
 
 // skipFlag reads a check switch ("true" keeps the check, "false" skips it).

@@ -132,10 +132,56 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--tenant", "acme", "--latest", "--snapshot", "20261121T020304.123Z", "--target", "postgres://x/y"}, "none of the others"},
 		{[]string{"--tenant", "acme", "--target", "postgres://x/y"}, "at least one of the flags"},
 		{[]string{"--tenant", "acme", "--latest", "--target", pgtest.NewDatabase(t)}, "no committed snapshot"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?all_tenants_schema=public"}, "option all_tenants_schema=public"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?all_tenants_schema=tenantlake"}, "option all_tenants_schema=tenantlake"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?name=../../x"}, "option name=../../x"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?name=a&name=b"}, "option name given 2 times"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?schema_template="}, "option schema_template: empty"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?profile_check=maybe"}, "option profile_check"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?staging_template=tenant_{tenant}"}, "options schema_template=tenant_{tenant} and staging_template=tenant_{tenant}"},
 	} {
 		_, err := execute(t, append([]string{"load", "--lake", lakeURL}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("load %s: error %v, want one containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
+	}
+}
+
+// TestLoadRefusesUserSchema: all_tenants_schema=public on a warehouse whose
+// public schema holds a user's table fails, naming the option, and the
+// table is still there (issue 8, item 1).
+func TestLoadRefusesUserSchema(t *testing.T) {
+	ctx := context.Background()
+	src, warehouse := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	lakeURL := "file://" + t.TempDir()
+	for _, db := range []struct{ url, sql string }{
+		{src, `CREATE TABLE orders (id bigint PRIMARY KEY); INSERT INTO orders VALUES (1)`},
+		{warehouse, `CREATE TABLE public.user_table (id int); INSERT INTO public.user_table VALUES (7); CREATE SCHEMA analytics`},
+	} {
+		conn := pgtest.Connect(t, db.url)
+		if _, err := conn.Exec(ctx, db.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lk, err := lake.Open(ctx, lakeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readerpg.New(readerpg.Options{}).Read(ctx, lk, tenant.Tenant{ID: "acme", Connection: src}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lk.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, schema := range []string{"public", "tenantlake", "analytics"} {
+		target := warehouse + "&all_tenants_schema=" + schema
+		out, err := execute(t, "load", "--lake", lakeURL, "--target", target, "--tenant", "acme", "--latest")
+		if err == nil || !strings.Contains(err.Error(), "all_tenants_schema="+schema) {
+			t.Errorf("load with all_tenants_schema=%s: error %v, output %s; want an error naming the option", schema, err, out)
+		}
+	}
+	var n int
+	if err := pgtest.Connect(t, warehouse).QueryRow(ctx, `SELECT id FROM public.user_table`).Scan(&n); err != nil || n != 7 {
+		t.Errorf("public.user_table after the refused loads: %d, %v", n, err)
 	}
 }

@@ -14,6 +14,13 @@
 //
 // # Loading
 //
+// Every option is checked by New (and ConfigFromURL), before any request:
+// the target name follows the lake's ledger key rules, dataset names and the
+// template hold letters, digits and _, no two of them can name the same
+// dataset for any tenant id, labels follow BigQuery's rules. The live record
+// is read before the manifest, so every outcome, failed ones included,
+// states the live snapshot before and after.
+//
 //  1. Stage. Each table is loaded into a fresh staging table
 //     "<tenant>__<short snapshot>__a<attempt>__<table>", created first with
 //     the manifest's schema (types from Column.BigQueryType, REQUIRED for

@@ -518,3 +518,37 @@ func TestFailedJobRetriedUnderNextAttempt(t *testing.T) {
 		t.Errorf("an invalid job was retried or not reported: jobs %v, error %v", res.Jobs, err)
 	}
 }
+
+// TestOptionsRefused: every option is checked when the writer is opened,
+// before anything is written, and the error names it (issue 8, item 9).
+func TestOptionsRefused(t *testing.T) {
+	for _, c := range []struct{ url, want string }{
+		{"bigquery://p?name=../../x", "option name=../../x"},
+		{"bigquery://p?name=a%20b", "option name=a b"},
+		{"bigquery://p?name=a&name=b", "option name given 2 times"},
+		{"bigquery://p?dataset_template=tenant", "option dataset_template: template \"tenant\" lacks {tenant}"},
+		{"bigquery://p?dataset_template=t-{tenant}", "option dataset_template=t-{tenant}"},
+		{"bigquery://p?staging_dataset=stg.x", "option staging_dataset=stg.x"},
+		{"bigquery://p?all_tenants_dataset=tenantlake_ledger", "options all_tenants_dataset=tenantlake_ledger and ledger_dataset=tenantlake_ledger"},
+		{"bigquery://p?dataset_template=t_{tenant}&staging_dataset=t_staging", "options dataset_template=t_{tenant} and staging_dataset=t_staging"},
+		{"bigquery://p?dataset_template={tenant}", "options dataset_template={tenant} and staging_dataset=tenantlake_staging"},
+		{"bigquery://p?labels=Team:data", "option labels: key \"Team\""},
+		{"bigquery://p?labels=team:Data", "option labels: value \"Data\""},
+		{"bigquery://p?mode=fast", "option mode=fast"},
+		{"bigquery://p?stream_format=csv", "option stream_format=csv"},
+		{"bigquery://p?profile_check=maybe", "profile_check"},
+		{"bigquery://p?endpoint=localhost:9050", "option endpoint=localhost:9050"},
+	} {
+		w, err := Open(context.Background(), c.url)
+		if err == nil {
+			t.Errorf("Open(%s): no error", c.url)
+			if cerr := w.Close(); cerr != nil {
+				t.Error(cerr)
+			}
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Open(%s): %v; want an error containing %q", c.url, err, c.want)
+		}
+	}
+}

@@ -19,7 +19,8 @@ import (
 //	    &schema_check=false&labels=team:data,env:dev&name=bigquery
 //	    &endpoint=http://127.0.0.1:9050
 //
-// Every parameter is optional (the defaults of Config). endpoint points the
+// Every parameter is optional (the defaults of Config) and may be given
+// once; New checks their values before anything is written. endpoint points the
 // client at a BigQuery emulator, without authentication; otherwise
 // credentials come from the environment (Application Default Credentials),
 // never from the URL.
@@ -33,7 +34,10 @@ func ConfigFromURL(raw string) (Config, error) {
 	}
 	cfg := Config{Project: u.Host}
 	for k, vs := range u.Query() {
-		v := vs[len(vs)-1]
+		if len(vs) > 1 {
+			return Config{}, fmt.Errorf("bigquery target %q: option %s given %d times", raw, k, len(vs))
+		}
+		v := vs[0]
 		switch k {
 		case "location":
 			cfg.Location = v
@@ -71,6 +75,9 @@ func ConfigFromURL(raw string) (Config, error) {
 				cfg.Labels[lk] = lv
 			}
 		case "endpoint":
+			if e, err := url.Parse(v); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+				return Config{}, fmt.Errorf("bigquery target %q: option endpoint=%s: want http://host:port or https://host:port", raw, v)
+			}
 			cfg.ClientOptions = append(cfg.ClientOptions, option.WithEndpoint(v), option.WithoutAuthentication())
 		default:
 			return Config{}, fmt.Errorf("bigquery target %q: unknown parameter %q", raw, k)

@@ -28,7 +28,7 @@ const (
 )
 
 // TenantPlaceholder is replaced by the tenant id in Config.DatasetTemplate.
-const TenantPlaceholder = "{tenant}"
+const TenantPlaceholder = writers.TenantPlaceholder
 
 // Config says where and how a Writer loads. Zero fields take the defaults
 // documented on each field.
@@ -79,6 +79,122 @@ type Config struct {
 	ClientOptions []option.ClientOption
 }
 
+// check fills in cfg's defaults and checks every option: the project, the
+// target name (lake.ValidateTarget), the dataset template (TenantPlaceholder
+// once) and dataset names (letters, digits and _, at most 1,024 bytes), no
+// two of which may name the same dataset for any tenant id, the labels
+// (BigQuery's rules), the promotion mode and the stream format.
+func (cfg *Config) check() error {
+	if cfg.Project == "" {
+		return errors.New("project is required")
+	}
+	if cfg.DatasetTemplate == "" {
+		cfg.DatasetTemplate = "tenant_" + TenantPlaceholder
+	}
+	if cfg.StagingDataset == "" {
+		cfg.StagingDataset = "tenantlake_staging"
+	}
+	if cfg.StagingExpiration == 0 {
+		cfg.StagingExpiration = 7 * 24 * time.Hour
+	}
+	if cfg.StagingExpiration < time.Hour {
+		return fmt.Errorf("staging expiration %v: BigQuery's shortest default table expiration is one hour", cfg.StagingExpiration)
+	}
+	if cfg.AllTenantsDataset == "" {
+		cfg.AllTenantsDataset = "all_tenants"
+	}
+	if cfg.LedgerDataset == "" {
+		cfg.LedgerDataset = "tenantlake_ledger"
+	}
+	if cfg.Name == "" {
+		cfg.Name = "bigquery"
+	}
+	if err := lake.ValidateTarget(cfg.Name); err != nil {
+		return fmt.Errorf("option name=%s: %w", cfg.Name, err)
+	}
+	if err := writers.CheckTemplate(cfg.DatasetTemplate); err != nil {
+		return fmt.Errorf("option dataset_template: %w", err)
+	}
+	type opt struct{ key, val string }
+	opts := []opt{{"dataset_template", cfg.DatasetTemplate}, {"staging_dataset", cfg.StagingDataset},
+		{"all_tenants_dataset", cfg.AllTenantsDataset}, {"ledger_dataset", cfg.LedgerDataset}}
+	for i, o := range opts {
+		name := strings.Replace(o.val, TenantPlaceholder, "", 1)
+		if msg := datasetNameChars(name, i == 0); msg != "" {
+			return fmt.Errorf("option %s=%s: %s", o.key, o.val, msg)
+		}
+		for _, p := range opts[:i] {
+			if writers.Overlap(writers.Pattern(p.val), writers.Pattern(o.val)) {
+				return fmt.Errorf("options %s=%s and %s=%s can name the same dataset (for some tenant id): each dataset has one role", p.key, p.val, o.key, o.val)
+			}
+		}
+	}
+	for k, v := range cfg.Labels {
+		if msg := labelChars(k, true); msg != "" {
+			return fmt.Errorf("option labels: key %q: %s", k, msg)
+		}
+		if msg := labelChars(v, false); msg != "" {
+			return fmt.Errorf("option labels: value %q of %s: %s", v, k, msg)
+		}
+	}
+	switch cfg.Promotion {
+	case "":
+		cfg.Promotion = PromoteCopy
+	case PromoteCopy, PromoteCTAS:
+	default:
+		return fmt.Errorf("option mode=%s: want %q or %q", cfg.Promotion, PromoteCopy, PromoteCTAS)
+	}
+	switch cfg.StreamFormat {
+	case "":
+		cfg.StreamFormat = StreamParquet
+	case StreamParquet, StreamJSON:
+	default:
+		return fmt.Errorf("option stream_format=%s: want %q or %q", cfg.StreamFormat, StreamParquet, StreamJSON)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 4
+	}
+	return nil
+}
+
+// datasetNameChars says what is wrong with a dataset name, or the fixed
+// part of a template ("" when nothing is).
+func datasetNameChars(s string, template bool) string {
+	switch {
+	case s == "" && !template:
+		return "empty"
+	case len(s) > 1024-tenant.MaxIDLength:
+		return "too long for a dataset name (1,024 bytes with the tenant id)"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return fmt.Sprintf("character %q: dataset names hold letters, digits and _ only", c)
+		}
+	}
+	return ""
+}
+
+// labelChars says what is wrong with a label key or value under BigQuery's
+// rules, limited to ASCII: at most 63 characters of a-z, 0-9, _ and -; a
+// key starts with a letter.
+func labelChars(s string, key bool) string {
+	switch {
+	case len(s) > 63:
+		return "longer than 63 characters"
+	case key && (s == "" || s[0] < 'a' || s[0] > 'z'):
+		return "a label key starts with a lower-case letter"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return fmt.Sprintf("character %q: labels hold a-z, 0-9, _ and - only", c)
+		}
+	}
+	return ""
+}
+
 // labelTenant labels each tenant dataset with its tenant id.
 const labelTenant = "tenantlake_tenant"
 
@@ -100,50 +216,11 @@ type Writer struct {
 var _ writers.Writer = (*Writer)(nil)
 
 // New returns a Writer for cfg. It makes no request until the first load.
+// Every option is checked first (check): a bad one is refused with an error
+// naming it, before anything is written.
 func New(ctx context.Context, cfg Config) (*Writer, error) {
-	if cfg.Project == "" {
-		return nil, errors.New("bigquery writer: project is required")
-	}
-	if cfg.DatasetTemplate == "" {
-		cfg.DatasetTemplate = "tenant_" + TenantPlaceholder
-	}
-	if !strings.Contains(cfg.DatasetTemplate, TenantPlaceholder) {
-		return nil, fmt.Errorf("bigquery writer: dataset template %q lacks %s", cfg.DatasetTemplate, TenantPlaceholder)
-	}
-	if cfg.StagingDataset == "" {
-		cfg.StagingDataset = "tenantlake_staging"
-	}
-	if cfg.StagingExpiration == 0 {
-		cfg.StagingExpiration = 7 * 24 * time.Hour
-	}
-	if cfg.AllTenantsDataset == "" {
-		cfg.AllTenantsDataset = "all_tenants"
-	}
-	if cfg.LedgerDataset == "" {
-		cfg.LedgerDataset = "tenantlake_ledger"
-	}
-	switch cfg.Promotion {
-	case "":
-		cfg.Promotion = PromoteCopy
-	case PromoteCopy, PromoteCTAS:
-	default:
-		return nil, fmt.Errorf("bigquery writer: promotion %q: want %q or %q", cfg.Promotion, PromoteCopy, PromoteCTAS)
-	}
-	switch cfg.StreamFormat {
-	case "":
-		cfg.StreamFormat = StreamParquet
-	case StreamParquet, StreamJSON:
-	default:
-		return nil, fmt.Errorf("bigquery writer: stream format %q: want %q or %q", cfg.StreamFormat, StreamParquet, StreamJSON)
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 3
-	}
-	if cfg.Parallel <= 0 {
-		cfg.Parallel = 4
-	}
-	if cfg.Name == "" {
-		cfg.Name = "bigquery"
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("bigquery writer: %w", err)
 	}
 	client, err := bigquery.NewClient(ctx, cfg.Project, cfg.ClientOptions...)
 	if err != nil {
@@ -182,7 +259,12 @@ func (w *Writer) Live(ctx context.Context, t string) (string, error) {
 // Load loads req's snapshot from lk, as writers.Writer says: stage every
 // table, validate, promote, record what is live, rebuild the all-tenants
 // views, and write the ledger (to the lake and the ledger table). The
-// outcome is returned with the error when the load failed.
+// outcome is returned with the error when the load failed. Whatever the
+// outcome, its PreviousLive and Live are the live record's snapshot before
+// and after the load (read first, before the manifest); only when the
+// ledger cannot be read do they stay empty, and the message says the live
+// snapshot is unknown. After an interrupted promotion, Live is the previous
+// snapshot and the message says the tables may mix the two.
 func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (*writers.Outcome, error) {
 	if err := tenant.ValidateID(req.Tenant); err != nil {
 		return nil, fmt.Errorf("bigquery writer: load: %w", err)
@@ -205,12 +287,23 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 		StartedAt:  time.Now().UTC(),
 		Tables:     []writers.TableResult{},
 	}
-	err := w.load(ctx, lk, req, out)
+	var liveKnown bool
+	err := w.load(ctx, lk, req, out, &liveKnown)
 	if err != nil {
 		err = fmt.Errorf("bigquery writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 		out.Outcome = writers.OutcomeFailed
 		out.Message = err.Error()
 		out.Live = out.PreviousLive
+		if !liveKnown {
+			// Failed before the live record was read: nothing changed.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			if id, lerr := w.Live(rctx, req.Tenant); lerr != nil {
+				out.Message += "; the live snapshot is unknown: " + lerr.Error()
+			} else {
+				out.PreviousLive, out.Live = id, id
+			}
+			cancel()
+		}
 	}
 	out.FinishedAt = time.Now().UTC()
 	// The ledger is written even when ctx was cancelled: a failed load is
@@ -223,7 +316,21 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 	return out, err
 }
 
-func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) error {
+// load does the work of Load; *liveKnown is set once out.PreviousLive holds
+// the live record read before anything else.
+func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome, liveKnown *bool) error {
+	if err := w.ensureLedger(ctx); err != nil {
+		return err
+	}
+	rec, err := w.readLive(ctx, req.Tenant)
+	if err != nil {
+		return err
+	}
+	live := rec.Snapshot
+	out.PreviousLive, out.Live, *liveKnown = live, live, true
+	if skip := w.skip(req, rec, out); skip {
+		return nil
+	}
 	m, err := lk.Manifest(ctx, req.Tenant, req.SnapshotID)
 	if err != nil {
 		return err
@@ -235,15 +342,6 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	ds := w.client.Dataset(w.datasetName(req.Tenant))
 	if err := w.ensureDatasets(ctx, req.Tenant); err != nil {
 		return err
-	}
-	rec, err := w.readLive(ctx, req.Tenant)
-	if err != nil {
-		return err
-	}
-	live := rec.Snapshot
-	out.PreviousLive = live
-	if skip := w.skip(req, rec, out); skip {
-		return nil
 	}
 
 	// 1. Stage and 2. validate every table.

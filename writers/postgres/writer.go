@@ -8,25 +8,59 @@
 //     tenantlake.live: the same snapshot is already-live; a scheduled or
 //     manual load of an older one is skipped-stale; a replay goes on.
 //  2. In one transaction the staging schema (tenantlake_staging_<id>) is
-//     recreated, every table created from the manifest's schema and filled
-//     with COPY FROM, streamed from the lake's Parquet parts.
+//     created if missing, the tables an earlier load staged there dropped,
+//     and every table created from the manifest's schema and filled with
+//     COPY FROM, streamed from the lake's Parquet parts.
 //  3. The staged tables are validated against the manifest: row counts
 //     always; column profiles and schema unless switched off in Config.
 //     On a failure the load is quarantined: nothing live changes and the
-//     staging schema stays for inspection until the tenant's next load.
-//  4. One transaction promotes the whole snapshot: the live schema
-//     (tenant_<id>) is dropped, the staging schema renamed to it, the
-//     tenantlake.live row compared-and-swapped, the all-tenants views rebuilt
-//     (serialised across tenants by an advisory lock) and the ledger row
-//     written. Analysts see the old snapshot or the new one, never a mix.
+//     staged tables stay for inspection until the tenant's next load.
+//  4. One transaction promotes the whole snapshot: each staged table
+//     replaces its live table in the tenant's schema (tenant_<id>), the live
+//     tables that are not in the snapshot are dropped, the tenantlake.live
+//     row is compared-and-swapped, the all-tenants views are rebuilt
+//     (serialised across tenants by an advisory lock), the emptied staging
+//     schema is dropped and the ledger row written. Analysts see the old
+//     snapshot or the new one, never a mix.
 //  5. Every load, whatever its outcome, has a row in tenantlake.loads and a
-//     record in the lake's ledger.
+//     record in the lake's ledger, both stating the live snapshot before and
+//     after the load as tenantlake.live holds it.
 //
-// The tenant and all-tenants schemas belong to tenantlake: objects created in
-// them by hand are dropped at the next promotion, and so are grants on them
-// (a promotion replaces the schemas): give analysts access with ALTER DEFAULT
-// PRIVILEGES for the role that loads, which new schemas' tables inherit, or
-// grant again after each load.
+// # What the writer drops, and what it never drops
+//
+// The writer records every schema, table and view it creates in its own
+// catalog (tenantlake.schemas, with each schema's role and tenant, and
+// tenantlake.tables), in the transaction that creates it, and drops or
+// replaces only what is recorded there, never with CASCADE. Anything else is
+// left alone, in any schema:
+//
+//   - A schema named by an option or template that exists and is not
+//     tenantlake's (public, a user's schema) is refused before anything is
+//     written, naming the option; so are names that are reserved (public,
+//     tenantlake, information_schema, pg_*) or that two options could both
+//     produce (New checks the templates for every possible tenant id).
+//   - A user's table, view or other object in a tenant, staging or
+//     all-tenants schema is kept; a user's relation with the name of one of
+//     the snapshot's tables fails the promotion, naming it.
+//   - A tenant table that nothing else uses is replaced by the staged one
+//     (no copy). A tenant table that a user's object is attached to (a view
+//     or materialized view over it, in any schema; an index, trigger,
+//     policy or foreign key; a grant, comment or owner changed by hand) is
+//     kept and its rows replaced in place (TRUNCATE, ALTER TABLE to the
+//     snapshot's columns, INSERT ... SELECT), so the object keeps working
+//     and sees the new snapshot. If the new snapshot drops or retypes a
+//     column such an object uses, drops the table, or the table is the
+//     target of a foreign key, the promotion fails naming the objects, and
+//     the old snapshot stays live.
+//   - An all-tenants view that a user's object depends on is replaced in
+//     place (CREATE OR REPLACE VIEW), keeping its columns in order: a column
+//     no tenant has any more stays, NULL; new columns come last; a column
+//     whose type would change fails the promotion, naming the objects.
+//
+// The rows and columns of tenantlake's tables are the snapshot's: rows or
+// columns added to them by hand are replaced at the next load (a column
+// that an index or view uses is refused instead). Grants made on a tenant
+// table and its schema stay.
 package postgres
 
 import (
@@ -49,15 +83,23 @@ type Config struct {
 	// URL is the warehouse database's connection URL (postgres://...).
 	URL string
 	// Name is the target's name in outcomes and in the lake's ledger
-	// (letters, digits and _). Default "postgres".
+	// (option name; lake.ValidateTarget: letters, digits and _, not
+	// starting with a digit). Default "postgres".
 	Name string
-	// SchemaTemplate names each tenant's live schema; "{tenant}" is replaced
-	// by the tenant id. Default "tenant_{tenant}".
+	// SchemaTemplate names each tenant's live schema (option
+	// schema_template); writers.TenantPlaceholder, once, is replaced by the
+	// tenant id. Default "tenant_{tenant}".
 	SchemaTemplate string
-	// StagingTemplate names each tenant's staging schema. Default
-	// "tenantlake_staging_{tenant}".
+	// StagingTemplate names each tenant's staging schema (option
+	// staging_template). Default "tenantlake_staging_{tenant}".
 	StagingTemplate string
-	// AllTenantsSchema holds the views over every tenant. Default "all_tenants".
+	// AllTenantsSchema holds the views over every tenant (option
+	// all_tenants_schema). Default "all_tenants".
+	//
+	// Templates and names hold letters, digits and _ only. New refuses a
+	// reserved name (public, tenantlake, information_schema, pg_*), a
+	// template that can produce one, and two that can produce the same
+	// name; a schema that exists and is not tenantlake's is refused too.
 	AllTenantsSchema string
 	// SkipProfile and SkipSchema switch off the column profile and schema
 	// checks. Row counts are always checked.
@@ -83,28 +125,14 @@ type Writer struct {
 
 var _ writers.Writer = (*Writer)(nil)
 
-// New connects to the warehouse and creates the control schema (tenantlake,
-// with the live and loads tables) if missing.
+// New checks cfg, connects to the warehouse and creates the control schema
+// (tenantlake, with the live, loads, schemas and tables tables) if missing.
+// A bad option, or an all-tenants schema that exists and is not
+// tenantlake's, is refused with an error naming the option, and nothing is
+// written.
 func New(ctx context.Context, cfg Config) (*Writer, error) {
-	if cfg.Name == "" {
-		cfg.Name = "postgres"
-	}
-	if cfg.SchemaTemplate == "" {
-		cfg.SchemaTemplate = "tenant_{tenant}"
-	}
-	if cfg.StagingTemplate == "" {
-		cfg.StagingTemplate = "tenantlake_staging_{tenant}"
-	}
-	if cfg.AllTenantsSchema == "" {
-		cfg.AllTenantsSchema = "all_tenants"
-	}
-	for _, tpl := range []string{cfg.SchemaTemplate, cfg.StagingTemplate} {
-		if !strings.Contains(tpl, "{tenant}") {
-			return nil, fmt.Errorf("postgres writer: schema template %q lacks {tenant}", tpl)
-		}
-	}
-	if cfg.SchemaTemplate == cfg.StagingTemplate {
-		return nil, fmt.Errorf("postgres writer: live and staging schema templates are both %q", cfg.SchemaTemplate)
+	if err := cfg.resolve(); err != nil {
+		return nil, fmt.Errorf("postgres writer: %w", err)
 	}
 	ccfg, err := pgx.ParseConfig(cfg.URL)
 	if err != nil {
@@ -120,6 +148,76 @@ func New(ctx context.Context, cfg Config) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// reservedSchemas are never a schema tenantlake may create or drop.
+var reservedSchemas = []writers.Pattern{controlSchema, "public", "information_schema", "pg_*"}
+
+// resolve fills in cfg's defaults and checks every option, naming it in
+// errors.
+func (cfg *Config) resolve() error {
+	if cfg.Name == "" {
+		cfg.Name = "postgres"
+	}
+	if cfg.SchemaTemplate == "" {
+		cfg.SchemaTemplate = "tenant_" + writers.TenantPlaceholder
+	}
+	if cfg.StagingTemplate == "" {
+		cfg.StagingTemplate = "tenantlake_staging_" + writers.TenantPlaceholder
+	}
+	if cfg.AllTenantsSchema == "" {
+		cfg.AllTenantsSchema = "all_tenants"
+	}
+	if err := lake.ValidateTarget(cfg.Name); err != nil {
+		return fmt.Errorf("option name=%s: %w", cfg.Name, err)
+	}
+	type opt struct{ key, val string }
+	opts := []opt{{"schema_template", cfg.SchemaTemplate}, {"staging_template", cfg.StagingTemplate}, {"all_tenants_schema", cfg.AllTenantsSchema}}
+	for i, o := range opts {
+		fixed := o.val
+		if i < 2 {
+			if err := writers.CheckTemplate(o.val); err != nil {
+				return fmt.Errorf("option %s: %w", o.key, err)
+			}
+			fixed = strings.Replace(o.val, writers.TenantPlaceholder, "", 1)
+		}
+		if msg := schemaNameChars(fixed, i < 2); msg != "" {
+			return fmt.Errorf("option %s=%s: %s", o.key, o.val, msg)
+		}
+		for _, r := range reservedSchemas {
+			if writers.Overlap(writers.Pattern(o.val), r) {
+				what := "is"
+				if i < 2 {
+					what = "can be, for some tenant id,"
+				}
+				return fmt.Errorf("option %s=%s: the schema name %s the reserved %s: tenantlake never uses public, tenantlake, information_schema or pg_* schemas", o.key, o.val, what, r)
+			}
+		}
+		for _, p := range opts[:i] {
+			if writers.Overlap(writers.Pattern(p.val), writers.Pattern(o.val)) {
+				return fmt.Errorf("options %s=%s and %s=%s can give two schemas the same name (for some tenant ids): each schema has one role", p.key, p.val, o.key, o.val)
+			}
+		}
+	}
+	return nil
+}
+
+// schemaNameChars says what is wrong with the fixed part of a schema name
+// or template ("" when nothing is).
+func schemaNameChars(s string, template bool) string {
+	switch {
+	case len(s) > 63 || template && len(s) > 62:
+		return "longer than PostgreSQL's 63 bytes for a schema name"
+	case s == "" && !template:
+		return "empty"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return fmt.Sprintf("character %q: schema names and templates hold letters, digits and _ only", c)
+		}
+	}
+	return ""
 }
 
 // connect opens a connection to the warehouse; the caller closes it with
@@ -175,11 +273,16 @@ CREATE TABLE IF NOT EXISTS tenantlake.loads (
 	finished_at   timestamptz NOT NULL,
 	record        jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS loads_tenant ON tenantlake.loads (tenant, started_at);`)
+CREATE INDEX IF NOT EXISTS loads_tenant ON tenantlake.loads (tenant, started_at);`+catalogSQL)
+		if err != nil {
+			return fmt.Errorf("create control schema %s: %w", controlSchema, err)
+		}
+		// Refused here, the control schema's creation is rolled back too.
+		_, err = checkSchema(ctx, tx, w.allTenants())
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("postgres writer: create control schema %s: %w", controlSchema, err)
+		return fmt.Errorf("postgres writer: %w", err)
 	}
 	return nil
 }
@@ -199,16 +302,17 @@ func (w *Writer) stagingSchema(tenantID string) string {
 	return strings.ReplaceAll(w.cfg.StagingTemplate, "{tenant}", tenantID)
 }
 
-// checkSchemaName refuses a tenant schema name that PostgreSQL would
-// truncate or that names a schema a promotion must never drop.
-func (w *Writer) checkSchemaName(name string) error {
-	switch {
-	case len(name) > 63:
-		return fmt.Errorf("schema name %q is longer than PostgreSQL's 63 bytes", name)
-	case name == controlSchema, name == w.cfg.AllTenantsSchema, name == "public", name == "information_schema", strings.HasPrefix(name, "pg_"):
-		return fmt.Errorf("schema name %q is reserved: choose another schema template", name)
+// tenantSchemas returns tenant's live and staging schemas, failing when a
+// name is longer than PostgreSQL allows (it would be truncated).
+func (w *Writer) tenantSchemas(tenantID string) (live, staging schemaRef, err error) {
+	live = schemaRef{name: w.LiveSchema(tenantID), role: roleTenant, tenant: tenantID, option: "schema_template=" + w.cfg.SchemaTemplate}
+	staging = schemaRef{name: w.stagingSchema(tenantID), role: roleStaging, tenant: tenantID, option: "staging_template=" + w.cfg.StagingTemplate}
+	for _, s := range []schemaRef{live, staging} {
+		if len(s.name) > 63 {
+			return live, staging, fmt.Errorf("%s: schema name %q is longer than PostgreSQL's 63 bytes", s.option, s.name)
+		}
 	}
-	return nil
+	return live, staging, nil
 }
 
 // Live returns the live snapshot id of tenant, or "" when none is live.
@@ -245,9 +349,13 @@ func live(ctx context.Context, q querier, tenantID string) (string, error) {
 // A malformed request (tenant id, snapshot id, reason) or one with a table
 // subset (this target promotes whole snapshots only) is refused with an error
 // and a nil Outcome. Any other error comes with an Outcome saying failed,
-// recorded in both ledgers like every other outcome. Should only the lake's
-// ledger record fail to be written, the Outcome still says what happened and
-// the error says the record is missing; retrying is harmless (already-live).
+// recorded in both ledgers like every other outcome. Whatever the outcome,
+// its PreviousLive and Live are what tenantlake.live held before and after
+// the load; only when the warehouse cannot be reached to read it do they
+// stay empty, and the message says the live snapshot is unknown. Should only
+// the lake's ledger record fail to be written, the Outcome still says what
+// happened and the error says the record is missing; retrying is harmless
+// (already-live).
 func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (*writers.Outcome, error) {
 	out := &writers.Outcome{
 		Tenant: req.Tenant, SnapshotID: req.SnapshotID, Target: w.Target(), Reason: req.Reason,
@@ -256,15 +364,25 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 	if err := checkRequest(req); err != nil {
 		return nil, fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 	}
-	recorded, err := w.load(ctx, lk, req, out)
-	if err != nil {
-		err = fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
-		out.Outcome, out.Message, out.Live = writers.OutcomeFailed, err.Error(), out.PreviousLive
-	}
-	out.FinishedAt = time.Now().UTC()
+	var liveKnown bool
+	recorded, err := w.load(ctx, lk, req, out, &liveKnown)
 	// The ledgers are written even when ctx is cancelled.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if err != nil {
+		err = fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
+		out.Outcome, out.Message, out.Live = writers.OutcomeFailed, err.Error(), out.PreviousLive
+		if !liveKnown {
+			// Failed before the live snapshot was read: nothing changed,
+			// so what is live now was live before.
+			if id, lerr := w.Live(lctx, req.Tenant); lerr != nil {
+				out.Message += "; the live snapshot is unknown: " + lerr.Error()
+			} else {
+				out.PreviousLive, out.Live = id, id
+			}
+		}
+	}
+	out.FinishedAt = time.Now().UTC()
 	if !recorded {
 		if lerr := w.writeLedgerRow(lctx, out); lerr != nil {
 			err = errors.Join(err, lerr)
@@ -295,18 +413,9 @@ func checkRequest(req writers.Request) error {
 }
 
 // load does the work of Load. recorded says the ledger row was written in
-// the promotion transaction.
-func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome) (recorded bool, err error) {
-	liveName, stagingName := w.LiveSchema(req.Tenant), w.stagingSchema(req.Tenant)
-	for _, s := range []string{liveName, stagingName} {
-		if err := w.checkSchemaName(s); err != nil {
-			return false, err
-		}
-	}
-	m, err := lk.Manifest(ctx, req.Tenant, req.SnapshotID)
-	if err != nil {
-		return false, err
-	}
+// the promotion transaction; *liveKnown is set once out.PreviousLive holds
+// the live snapshot read under the tenant's lock.
+func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, out *writers.Outcome, liveKnown *bool) (recorded bool, err error) {
 	// The tenant lock is a session lock: closing the connection releases it.
 	conn, err := w.connect(ctx)
 	if err != nil {
@@ -326,12 +435,11 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, hashtext($2))`, lockTenant, req.Tenant); err != nil {
 		return false, fmt.Errorf("lock tenant: %w", err)
 	}
-
 	prev, err := live(ctx, conn, req.Tenant)
 	if err != nil {
 		return false, err
 	}
-	out.PreviousLive, out.Live = prev, prev
+	out.PreviousLive, out.Live, *liveKnown = prev, prev, true
 	switch {
 	case prev == req.SnapshotID:
 		out.Outcome, out.Message = writers.OutcomeAlreadyLive, "snapshot "+prev+" is already live"
@@ -341,15 +449,29 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		out.Message = fmt.Sprintf("live snapshot %s is newer than %s; a %s load never replaces it (use reason replay)", prev, req.SnapshotID, req.Reason)
 		return false, nil
 	}
+	// Every schema the load may change is checked before anything is written.
+	liveRef, stagingRef, err := w.tenantSchemas(req.Tenant)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range []schemaRef{liveRef, stagingRef, w.allTenants()} {
+		if _, err := checkSchema(ctx, conn, s); err != nil {
+			return false, err
+		}
+	}
+	m, err := lk.Manifest(ctx, req.Tenant, req.SnapshotID)
+	if err != nil {
+		return false, err
+	}
 
 	t0 := time.Now()
-	results, err := w.stage(ctx, conn, lk, m, stagingName)
+	results, err := w.stage(ctx, conn, lk, m, stagingRef)
 	if err != nil {
 		return false, err
 	}
 	out.Tables = results
 	t1 := time.Now()
-	ok, err := w.validate(ctx, conn, m, stagingName, out.Tables)
+	ok, err := w.validate(ctx, conn, m, stagingRef.name, out.Tables)
 	if err != nil {
 		return false, err
 	}
@@ -357,37 +479,13 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		"stage", t1.Sub(t0), "validate", time.Since(t1), "ok", ok)
 	if !ok {
 		out.Outcome = writers.OutcomeQuarantined
-		out.Message = "validation failed (" + writers.FailedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingName
+		out.Message = "validation failed (" + writers.FailedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingRef.name
 		return false, nil
 	}
-	if err := w.promote(ctx, conn, req, out, liveName, stagingName); err != nil {
+	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef); err != nil {
 		return false, err
 	}
 	return true, nil
-}
-
-// stage recreates the staging schema and fills it, in one transaction.
-func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *lake.Manifest, staging string) ([]writers.TableResult, error) {
-	var results []writers.TableResult
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		schema := pgx.Identifier{staging}.Sanitize()
-		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			return fmt.Errorf("drop staging schema %s: %w", staging, err)
-		}
-		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-			return fmt.Errorf("create staging schema %s: %w", staging, err)
-		}
-		for i := range m.Tables {
-			t := &m.Tables[i]
-			res, err := stageTable(ctx, tx, lk, t, staging)
-			if err != nil {
-				return fmt.Errorf("table %s: %w", t.Name, err)
-			}
-			results = append(results, res)
-		}
-		return nil
-	})
-	return results, err
 }
 
 func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, staging string) (writers.TableResult, error) {
@@ -432,48 +530,6 @@ func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, st
 	res.LakeRows = src.rows.LakeRows()
 	res.TargetRows = tag.RowsAffected()
 	return res, nil
-}
-
-// promote makes the staged snapshot live in one transaction.
-func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, liveName, stagingName string) error {
-	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		// Promotions of all tenants queue here, so each all-tenants rebuild
-		// sees every other promotion committed.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, lockAllTenants); err != nil {
-			return fmt.Errorf("lock all-tenants schema: %w", err)
-		}
-		var cur string
-		err := tx.QueryRow(ctx, `SELECT snapshot_id FROM tenantlake.live WHERE tenant = $1 FOR UPDATE`, req.Tenant).Scan(&cur)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("read live snapshot: %w", err)
-		}
-		if cur != out.PreviousLive {
-			return fmt.Errorf("live snapshot changed from %q to %q during the load; retry", out.PreviousLive, cur)
-		}
-		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{liveName}.Sanitize()+" CASCADE"); err != nil {
-			return fmt.Errorf("drop live schema %s: %w", liveName, err)
-		}
-		if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{stagingName}.Sanitize()+" RENAME TO "+pgx.Identifier{liveName}.Sanitize()); err != nil {
-			return fmt.Errorf("rename schema %s to %s: %w", stagingName, liveName, err)
-		}
-		_, err = tx.Exec(ctx, `
-INSERT INTO tenantlake.live (tenant, snapshot_id, schema_name, load_id, reason, updated_at)
-VALUES ($1, $2, $3, $4, $5, now())
-ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id = $4, reason = $5, updated_at = now()`,
-			req.Tenant, req.SnapshotID, liveName, out.LoadID, req.Reason)
-		if err != nil {
-			return fmt.Errorf("record live snapshot: %w", err)
-		}
-		if err := rebuildAllTenants(ctx, tx, w.cfg.AllTenantsSchema); err != nil {
-			return err
-		}
-		out.Outcome, out.Live = writers.OutcomeLoaded, req.SnapshotID
-		if req.Reason == writers.ReasonReplay && out.PreviousLive > req.SnapshotID {
-			out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s on purpose", out.PreviousLive)
-		}
-		out.FinishedAt = time.Now().UTC()
-		return w.writeLedger(ctx, tx, out)
-	})
 }
 
 type execer interface {

@@ -77,6 +77,7 @@ func RunConformance(t *testing.T, h Harness) {
 	t.Run("ReplayOlderSnapshot", func(t *testing.T) { testReplay(t, h) })
 	t.Run("ConcurrentTenants", func(t *testing.T) { testConcurrentTenants(t, h) })
 	t.Run("InterruptedLoad", func(t *testing.T) { testInterrupted(t, h) })
+	t.Run("FailuresStateTrueLive", func(t *testing.T) { testFailuresStateLive(t, h) })
 }
 
 // corpusSQL creates the source tables: every type family of docs/types.md,
@@ -283,11 +284,15 @@ func (e *env) load(tenantID string, snap *snapshot, reason string) *writers.Outc
 	return out
 }
 
-// wantOutcome checks the outcome and the live snapshot it reports.
+// wantOutcome checks the outcome and the live snapshot it reports after
+// the load.
 func (e *env) wantOutcome(out *writers.Outcome, outcome, live string) {
 	e.t.Helper()
 	if out.Outcome != outcome || out.Live != live {
 		e.t.Fatalf("load %s/%s: outcome %q, live %q; want %q, live %q (message: %s)", out.Tenant, out.SnapshotID, out.Outcome, out.Live, outcome, live, out.Message)
+	}
+	if out.Outcome != writers.OutcomeLoaded && out.PreviousLive != out.Live {
+		e.t.Errorf("load %s/%s: outcome %q changed nothing, yet says the live snapshot was %q and is %q", out.Tenant, out.SnapshotID, out.Outcome, out.PreviousLive, out.Live)
 	}
 	if out.Target != e.w.Target() || out.LoadID == "" || out.FinishedAt.Before(out.StartedAt) {
 		e.t.Errorf("outcome: target %q (writer says %q), load id %q, started %v, finished %v", out.Target, e.w.Target(), out.LoadID, out.StartedAt, out.FinishedAt)
@@ -323,24 +328,27 @@ func (e *env) wantLive(tenantID string, snap *snapshot) {
 	}
 }
 
-// wantLedger checks that the lake's ledger has a record of every load in outs.
+// wantLedger checks that the lake's ledger has a record of every load in
+// outs, stating the same outcome and live snapshots before and after.
 func (e *env) wantLedger(tenantID string, outs ...*writers.Outcome) {
 	e.t.Helper()
 	recs, err := e.lk.Ledger(e.ctx, tenantID, e.w.Target())
 	if err != nil {
 		e.t.Fatalf("ledger of %s: %v", tenantID, err)
 	}
-	seen := map[string]string{}
+	seen := map[string]writers.Outcome{}
 	for _, r := range recs {
 		var o writers.Outcome
 		if err := json.Unmarshal(r, &o); err != nil {
 			e.t.Fatalf("ledger record %s: %v", r, err)
 		}
-		seen[o.LoadID] = o.Outcome
+		seen[o.LoadID] = o
 	}
 	for _, o := range outs {
-		if seen[o.LoadID] != o.Outcome {
-			e.t.Errorf("ledger of %s: load %s recorded as %q, want %q", tenantID, o.LoadID, seen[o.LoadID], o.Outcome)
+		r := seen[o.LoadID]
+		if r.Outcome != o.Outcome || r.PreviousLive != o.PreviousLive || r.Live != o.Live {
+			e.t.Errorf("ledger of %s: load %s recorded as %q, live %q (was %q); want %q, live %q (was %q)", tenantID, o.LoadID,
+				r.Outcome, r.Live, r.PreviousLive, o.Outcome, o.Live, o.PreviousLive)
 		}
 	}
 }
@@ -609,12 +617,46 @@ func testInterrupted(t *testing.T, h Harness) {
 	if !errors.Is(err, context.Canceled) {
 		t.Logf("interrupted load error (not context.Canceled): %v", err)
 	}
-	if out != nil && out.Outcome != writers.OutcomeFailed {
-		t.Errorf("interrupted load outcome %q, want %q", out.Outcome, writers.OutcomeFailed)
+	if out != nil {
+		if out.Outcome != writers.OutcomeFailed || out.PreviousLive != old.m.SnapshotID || out.Live != old.m.SnapshotID {
+			t.Errorf("interrupted load outcome %q, live %q (was %q); want %q, live %s", out.Outcome, out.Live, out.PreviousLive, writers.OutcomeFailed, old.m.SnapshotID)
+		}
+		e.wantLedger("acme", out)
 	}
 	e.wantLive("acme", old)
 
 	retry := e.load("acme", cur, writers.ReasonScheduled)
 	e.wantOutcome(retry, writers.OutcomeLoaded, cur.m.SnapshotID)
 	e.wantLive("acme", cur)
+}
+
+// testFailuresStateLive: a load that fails before anything is staged (no
+// manifest; a manifest the lake rejects) states the live snapshot, before
+// and after, as it is, in its outcome and in the lake's ledger.
+func testFailuresStateLive(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	good := e.read(src)
+	e.wantOutcome(e.load("acme", good, writers.ReasonScheduled), writers.OutcomeLoaded, good.m.SnapshotID)
+
+	missing := lake.SnapshotID(time.Now().Add(time.Second))
+	corrupt := lake.SnapshotID(time.Now().Add(2 * time.Second))
+	if err := e.hook.b.WriteAll(e.ctx, lake.ManifestKey("acme", corrupt), []byte(`{"format_version": 1, "tenant": "acme", "tables": [`), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{missing, corrupt} {
+		out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: id, Reason: writers.ReasonScheduled})
+		if err == nil {
+			t.Fatalf("load of snapshot %s (no valid manifest): no error; outcome %+v", id, out)
+		}
+		if out == nil {
+			t.Fatalf("load of snapshot %s: nil outcome with error %v", id, err)
+		}
+		if out.Outcome != writers.OutcomeFailed || out.PreviousLive != good.m.SnapshotID || out.Live != good.m.SnapshotID {
+			t.Errorf("load of snapshot %s: outcome %q, live %q (was %q); want %q, live %s (was %s); error %v",
+				id, out.Outcome, out.Live, out.PreviousLive, writers.OutcomeFailed, good.m.SnapshotID, good.m.SnapshotID, err)
+		}
+		e.wantLedger("acme", out)
+	}
+	e.wantLive("acme", good)
 }
