@@ -29,7 +29,8 @@ const (
 	// nullable and its manifest entry says "null".
 	PolicyNull Policy = "null"
 	// PolicyString carries the whole column as PostgreSQL's text output
-	// (BigQuery STRING), so every value fits; arrays and composites stay JSON.
+	// (BigQuery STRING), so every value fits; arrays (with their bounds) and
+	// composites too.
 	PolicyString Policy = "string"
 )
 

@@ -78,6 +78,7 @@ type column struct {
 	scale      int // decimal scale (kDecimal, kMoney)
 	flba       int // fixed length of the decimal's bytes
 	toJSON     bool
+	array      bool // an array carried as JSON: its bounds are checked
 }
 
 // classify decides how a column of base type oid (domains already resolved to
@@ -86,12 +87,14 @@ type column struct {
 func (c *column) classify(oid uint32, typmod int32, category, typtype byte) {
 	switch {
 	case c.policy == PolicyString:
+		// Every type's text output, arrays (with their bounds) and
+		// composites included.
 		c.kind = kString
-		if category == 'A' || typtype == 'c' {
-			c.kind, c.toJSON = kJSON, true
-		}
 		return
-	case category == 'A' || typtype == 'c':
+	case category == 'A':
+		c.kind, c.toJSON, c.array = kJSON, true, true
+		return
+	case typtype == 'c':
 		c.kind, c.toJSON = kJSON, true
 		return
 	}
@@ -168,9 +171,20 @@ func (c *column) binaryResult() bool {
 	return true
 }
 
-// selectExpr is the column's expression in the SELECT list.
+// defaultBounds matches array_dims() of an array whose every dimension
+// starts at 1 (bracket classes, not backslashes, so the pattern means the
+// same whatever standard_conforming_strings is).
+const defaultBounds = `'^([[]1:[0-9]+[]])+$'`
+
+// selectExpr is the column's expression in the SELECT list. An array whose
+// bounds JSON cannot carry (a dimension not starting at 1) comes as "!"
+// followed by its array_dims(), which no JSON text starts with; convert
+// turns it into a bad value.
 func (c *column) selectExpr() string {
 	id := quoteIdent(c.source)
+	if c.array {
+		return "CASE WHEN array_dims(" + id + ") !~ " + defaultBounds + " THEN '!' || array_dims(" + id + ") ELSE to_json(" + id + ")::text END"
+	}
 	if c.toJSON {
 		return "to_json(" + id + ")"
 	}
@@ -361,6 +375,9 @@ func (c *column) convert(raw []byte, p *profile, arena *[]byte) (parquet.Value, 
 		p.addString(v)
 		return parquet.ByteArrayValue(v), nil
 	case kBytes, kJSON:
+		if c.array && len(raw) > 0 && raw[0] == '!' {
+			return parquet.Value{}, &badValue{fmt.Sprintf("array with bounds %s: a JSON array cannot carry lower bounds other than 1 (policy \"string\" carries the array's text output, bounds included)", raw[1:])}
+		}
 		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
 	case kDate:
 		if len(raw) != 4 {
