@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -60,6 +61,25 @@ type Options struct {
 	Views bool
 	// ToolVersion is recorded in the manifest.
 	ToolVersion string
+	// LockTimeout bounds each wait for a table lock (PostgreSQL's
+	// lock_timeout, in every session of the read): the ACCESS SHARE locks
+	// the read takes on its tables, and the workers' reads behind a waiting
+	// ACCESS EXCLUSIVE request. A wait that times out is retried after a
+	// pause (half the timeout, doubling), LockAttempts times in all; then the
+	// read fails with ErrLockTimeout, naming the table and the blocking locks
+	// (pid, mode, user, application, state; never a query's text). Each
+	// retry is logged. Zero means 5s.
+	LockTimeout time.Duration
+	// LockAttempts is the number of lock waits before the read fails. Zero
+	// means 4.
+	LockAttempts int
+	// LogInterval: while a read runs, Logger gets a line this often with the
+	// tenant, the phase, the tables being read and the rows and bytes read so
+	// far. Zero means 30s; negative means never.
+	LogInterval time.Duration
+	// Logger receives the periodic and lock-wait lines. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Reader is the PostgreSQL read strategy. It is safe for concurrent use:
@@ -84,6 +104,21 @@ func New(opts Options) *Reader {
 	if opts.SplitBytes == 0 {
 		opts.SplitBytes = 32 << 20
 	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.LockTimeout < time.Millisecond {
+		opts.LockTimeout = time.Millisecond // lock_timeout's unit
+	}
+	if opts.LockAttempts <= 0 {
+		opts.LockAttempts = 4
+	}
+	if opts.LogInterval == 0 {
+		opts.LogInterval = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return &Reader{opts: opts}
 }
 
@@ -94,13 +129,14 @@ func New(opts Options) *Reader {
 // a role's statement or idle-in-transaction timeout (the exporting
 // transaction idles while the workers read). Like pg_dump, row_security is
 // off: a table whose row-level security would hide rows from the role fails
-// the read instead of being read in part.
+// the read instead of being read in part. connect adds lock_timeout
+// (Options.LockTimeout).
 const sessionSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
 SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';
 SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off`
 
 // connect opens one connection to the tenant's database.
-func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
+func (r *Reader) connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
 	dsn, err := t.ResolveConnection()
 	if err != nil {
 		return nil, err
@@ -116,7 +152,8 @@ func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, sessionSettings); err != nil {
+	settings := fmt.Sprintf("%s; SET lock_timeout = %d", sessionSettings, r.opts.LockTimeout.Milliseconds())
+	if _, err := conn.Exec(ctx, settings); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("session settings: %w", err)
 	}
@@ -137,7 +174,13 @@ func (r *Reader) read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lak
 	if err := tenant.ValidateID(t.ID); err != nil {
 		return nil, err
 	}
-	conn, err := connect(ctx, t)
+	tr := &tracker{phase: "connecting"}
+	if r.opts.LogInterval > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go tr.logEvery(r.opts.Logger, r.opts.LogInterval, t.ID, stop)
+	}
+	conn, err := r.connect(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -172,29 +215,47 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 		StartedAt:     started,
 		ToolVersion:   r.opts.ToolVersion,
 	}
+	tr.setPhase("listing tables")
 	tables, err := r.plan(ctx, conn, t, m, moneyScale)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	// Like pg_dump: hold ACCESS SHARE locks until the end, so no table read
 	// can be dropped or altered under the workers (LOCK refuses materialized
-	// views).
+	// views). Nothing before this waits for a table lock.
+	tr.setPhase("locking tables")
 	var names []string
+	var oids []uint32
 	for _, tb := range tables {
 		if tb.relkind != 'm' {
 			names = append(names, tb.sql())
+			oids = append(oids, tb.oid)
 		}
 	}
 	if len(names) > 0 {
-		if _, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+		err := r.withLockRetry(ctx, conn, t.ID, "lock tables", oids, func() error {
+			_, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE")
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: lock tables: %w", id, err)
+		}
+	}
+	tr.setPhase("planning ranges")
+	for _, tb := range tables {
+		err := r.withLockRetry(ctx, conn, t.ID, "table "+tb.source(), []uint32{tb.oid}, func() error {
+			return planRanges(ctx, conn, tb, r.opts.SplitBytes)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: table %s: %w", id, tb.source(), err)
 		}
 	}
 	snap, err := lk.NewSnapshot(ctx, t.ID, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.readTables(ctx, t, snap, exported, tables); err != nil {
+	tr.setPhase("reading")
+	if err := r.readTables(ctx, t, snap, exported, tables, tr); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	for _, tb := range tables {
@@ -211,8 +272,8 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 	return m, nil
 }
 
-// plan lists, selects, names and describes the tables, and splits them into
-// ranges. Skipped tables go to m.Skipped.
+// plan lists, selects, names and describes the tables (catalog reads only,
+// which wait for no table lock). Skipped tables go to m.Skipped.
 func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32) ([]*table, error) {
 	all, err := listTables(ctx, conn, r.opts.Views)
 	if err != nil {
@@ -234,9 +295,6 @@ func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *l
 			if c.kind == kMoney && moneyScale != 2 {
 				return nil, fmt.Errorf("table %s: column %s: money has %d fraction digits under this lc_monetary; tenantlake carries money as DECIMAL(19,2) only (set a \"string\" policy for the column)", tb.source(), c.source, moneyScale)
 			}
-		}
-		if err := planRanges(ctx, conn, tb, r.opts.SplitBytes); err != nil {
-			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
 		}
 		tb.pschema = parquetSchema(tb)
 		tb.profiles = make([]profile, len(tb.cols))
@@ -265,7 +323,7 @@ type task struct {
 
 // readTables reads every range of every table with r.opts.Parallel workers,
 // each in its own connection that imports the exported snapshot.
-func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Snapshot, exported string, tables []*table) error {
+func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Snapshot, exported string, tables []*table, tr *tracker) error {
 	var tasks []task
 	for _, tb := range tables {
 		for i := range tb.ranges {
@@ -292,7 +350,7 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 	})
 	for range workers {
 		g.Go(func() error {
-			conn, err := connect(gctx, t)
+			conn, err := r.connect(gctx, t)
 			if err != nil {
 				return err
 			}
@@ -305,7 +363,16 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 				return fmt.Errorf("worker import snapshot: %w", err)
 			}
 			for tk := range queue {
-				if err := r.readRange(gctx, conn, t, snap, tk); err != nil {
+				// A worker's SELECT waits for its ACCESS SHARE lock only
+				// behind an ACCESS EXCLUSIVE request queued after the
+				// exporting transaction's lock, which waits for this read
+				// to end: bounded by lock_timeout, or it would never end.
+				tr.reading(tk.tb.source(), 1)
+				err := r.withLockRetry(gctx, conn, t.ID, "table "+tk.tb.source(), []uint32{tk.tb.oid}, func() error {
+					return r.readRange(gctx, conn, t, snap, tk, tr)
+				})
+				tr.reading(tk.tb.source(), -1)
+				if err != nil {
 					return fmt.Errorf("table %s: %w", tk.tb.source(), err)
 				}
 			}
@@ -341,7 +408,7 @@ type batch struct {
 
 // readRange streams one range of a table into parts: this goroutine receives
 // and converts rows, another encodes and uploads them, so the two overlap.
-func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task) error {
+func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task, tr *tracker) error {
 	tb := tk.tb
 	rg := tb.ranges[tk.rg]
 	exprs := make([]string, 0, len(tb.cols)+1)
@@ -381,8 +448,12 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 			if writeErr == nil {
 				if writeErr = pw.write(ctx, b.cols, b.n, b.raw); writeErr != nil {
 					failed.Store(true)
-				} else if r.opts.Progress != nil {
-					r.opts.Progress(int64(b.n), b.raw)
+				} else {
+					tr.rows.Add(int64(b.n))
+					tr.bytes.Add(b.raw)
+					if r.opts.Progress != nil {
+						r.opts.Progress(int64(b.n), b.raw)
+					}
 				}
 			}
 			b.n, b.raw, b.arena = 0, 0, b.arena[:0]
