@@ -47,7 +47,11 @@
 // in Manifest.Skipped. Tables of schema public are named by their table name,
 // others "schema_table"; table and column names are mapped to lower-case
 // [a-z0-9_] names of at most 63 bytes, collisions resolved with "_2", "_3", ...
-// in source order.
+// in source order. Names are stable across a tenant's snapshots: a table or
+// column keeps the destination name it had in the tenant's newest committed
+// snapshot, and no other source gets a name that snapshot used
+// (docs/types.md, Names). A policy that matches no column of a read table
+// fails the read with ErrPolicy, unless its table exists but is not read.
 //
 // # Types
 //

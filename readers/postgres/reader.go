@@ -35,6 +35,10 @@ const (
 	PolicyString Policy = "string"
 )
 
+// ErrPolicy is wrapped by the error of a read with a policy (Options.Policies)
+// that matches no column: a typo must not pass silently.
+var ErrPolicy = errors.New("policy matches no column")
+
 // Options configure a Reader. The zero value is usable.
 type Options struct {
 	// Parallel is the number of connections reading at once, each in the same
@@ -51,7 +55,10 @@ type Options struct {
 	// 32 MiB; negative never splits.
 	SplitBytes int64
 	// Policies maps "schema.table.column" (source names, unquoted) to a
-	// Policy for that column.
+	// Policy for that column. A policy whose table is selected but has no
+	// such column, or whose table does not exist, fails the read with
+	// ErrPolicy; one whose table exists but is not read (the tenant's
+	// patterns leave it out) is ignored.
 	Policies map[string]Policy
 	// Progress, if set, is called from the reading goroutines, concurrently,
 	// with the rows and bytes read since its last call.
@@ -216,7 +223,11 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 		ToolVersion:   r.opts.ToolVersion,
 	}
 	tr.setPhase("listing tables")
-	tables, err := r.plan(ctx, conn, t, m, moneyScale)
+	prev, err := previousManifest(ctx, lk, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	tables, err := r.plan(ctx, conn, t, m, moneyScale, prev)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
@@ -273,19 +284,39 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 }
 
 // plan lists, selects, names and describes the tables (catalog reads only,
-// which wait for no table lock). Skipped tables go to m.Skipped.
-func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32) ([]*table, error) {
+// which wait for no table lock). Skipped tables go to m.Skipped. Every
+// policy must name a column of a selected table (see checkPolicies).
+// Destination names are kept from prev, the tenant's previous snapshot, when
+// not nil (see stableNames).
+func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32, prev *lake.Manifest) ([]*table, error) {
 	all, err := listTables(ctx, conn, r.opts.Views)
 	if err != nil {
 		return nil, err
 	}
-	var tables []*table
+	prevTables := map[string]*lake.Table{}
+	if prev != nil {
+		for i := range prev.Tables {
+			prevTables[prev.Tables[i].Source] = &prev.Tables[i]
+		}
+	}
+	var (
+		tables   []*table
+		selected []*table // with the tables skipped for having no columns
+		matched  = map[string]bool{}
+	)
 	for _, tb := range all {
 		if !t.Selects(tb.schema, tb.relname) {
 			continue
 		}
 		if err := describe(ctx, conn, tb, r.opts.Policies); err != nil {
 			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
+		}
+		selected = append(selected, tb)
+		for _, c := range tb.cols {
+			key := tb.schema + "." + tb.relname + "." + c.source
+			if _, ok := r.opts.Policies[key]; ok {
+				matched[key] = true
+			}
 		}
 		if len(tb.cols) == 0 {
 			m.Skipped = append(m.Skipped, lake.Skipped{Source: tb.source(), Reason: "table has no columns"})
@@ -296,23 +327,120 @@ func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *l
 				return nil, fmt.Errorf("table %s: column %s: money has %d fraction digits under this lc_monetary; tenantlake carries money as DECIMAL(19,2) only (set a \"string\" policy for the column)", tb.source(), c.source, moneyScale)
 			}
 		}
+		// Column names: kept from the previous snapshot of this table.
+		if pt := prevTables[tb.source()]; pt != nil {
+			prevCols := make(map[string]string, len(pt.Columns))
+			for _, c := range pt.Columns {
+				prevCols[c.Source] = c.Name
+			}
+			srcs := make([]string, len(tb.cols))
+			for i := range tb.cols {
+				srcs[i] = tb.cols[i].source
+			}
+			for i, n := range stableNames(srcs, srcs, prevCols) {
+				tb.cols[i].name = n
+			}
+		}
 		tb.pschema = parquetSchema(tb)
 		tb.profiles = make([]profile, len(tb.cols))
 		tables = append(tables, tb)
 	}
+	if err := r.checkPolicies(ctx, conn, t.ID, selected, matched); err != nil {
+		return nil, err
+	}
 	// Destination table names: "table" for schema public, else
-	// "schema_table", made unique in source order.
+	// "schema_table", made unique in source order; kept from the previous
+	// snapshot.
+	keys := make([]string, len(tables))
 	srcs := make([]string, len(tables))
 	for i, tb := range tables {
+		keys[i] = tb.source()
 		srcs[i] = tb.relname
 		if tb.schema != "public" {
 			srcs[i] = tb.schema + "_" + tb.relname
 		}
 	}
-	for i, n := range uniqueNames(srcs) {
+	prevNames := make(map[string]string, len(prevTables))
+	for src, pt := range prevTables {
+		prevNames[src] = pt.Name
+	}
+	for i, n := range stableNames(keys, srcs, prevNames) {
 		tables[i].name = n
 	}
 	return tables, nil
+}
+
+// checkPolicies fails when a policy (Options.Policies) matched no column of
+// a selected table (matched holds the keys that did): its table is selected
+// but has no such column, or the database has no such table at all. A
+// policy naming a table that exists but is not read (left out by the
+// tenant's include and exclude patterns, a view without Options.Views, or
+// not readable by the role) is not an error: one set of policies serves
+// tenants with different patterns. The error wraps ErrPolicy and names
+// every policy that failed, and why.
+func (r *Reader) checkPolicies(ctx context.Context, conn *pgx.Conn, tenantID string, selected []*table, matched map[string]bool) error {
+	var bad []string
+	keys := make([]string, 0, len(r.opts.Policies))
+	for k := range r.opts.Policies {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if matched[key] {
+			continue
+		}
+		var in *table
+		for _, tb := range selected {
+			if strings.HasPrefix(key, tb.schema+"."+tb.relname+".") {
+				in = tb
+				break
+			}
+		}
+		if in != nil {
+			bad = append(bad, fmt.Sprintf("policy %q: table %s has no column %q", key, in.source(), key[len(in.schema)+len(in.relname)+2:]))
+			continue
+		}
+		var exists bool
+		err := conn.QueryRow(ctx, `
+SELECT EXISTS (
+    SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND starts_with($1, n.nspname || '.' || c.relname || '.'))`, key).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("policy %q: %w", key, err)
+		}
+		if exists {
+			r.opts.Logger.Info("postgres reader: a policy names a table this tenant does not read", "tenant", tenantID, "policy", key)
+			continue
+		}
+		tableName := key
+		if i := strings.LastIndexByte(key, '.'); i > 0 {
+			tableName = key[:i]
+		}
+		bad = append(bad, fmt.Sprintf("policy %q: the database has no table %s", key, tableName))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrPolicy, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// previousManifest returns the manifest of the tenant's newest committed
+// snapshot, whose destination names a new snapshot keeps, or nil when there
+// is none. A manifest that cannot be read fails the read: names derived
+// without it could silently change a destination's meaning.
+func previousManifest(ctx context.Context, lk *lake.Lake, tenantID string) (*lake.Manifest, error) {
+	latest, err := lk.Latest(ctx, tenantID)
+	if errors.Is(err, lake.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("previous snapshot, for destination names: %w", err)
+	}
+	m, err := lk.Manifest(ctx, tenantID, latest.SnapshotID)
+	if err != nil {
+		return nil, fmt.Errorf("previous snapshot %s, for destination names: %w", latest.SnapshotID, err)
+	}
+	return m, nil
 }
 
 // task is one range of one table.
