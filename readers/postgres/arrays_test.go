@@ -29,16 +29,41 @@ func TestArrayBounds(t *testing.T) {
 		`INSERT INTO inner_dim VALUES (9, '[1:2][0:0]={{1},{2}}')`,
 		`CREATE TABLE dom (a intarr)`,
 		`INSERT INTO dom VALUES ('{1}'), ('[-3:-2]={4,5}')`,
+		`CREATE TYPE holder AS (n int, a int[])`,
+		`CREATE TYPE outer_t AS (h holder, hs holder[])`,
+		`CREATE TABLE nested (id int PRIMARY KEY, h holder, hs holder[], o outer_t)`,
+		`INSERT INTO nested VALUES
+			(1, ROW(1, '{1,2}'), ARRAY[ROW(2, '{3}')::holder, NULL], ROW(ROW(1, '{{1},{2}}'), ARRAY[ROW(1, '{}')::holder])),
+			(2, NULL, '{}', ROW(NULL, NULL)),
+			(3, ROW(NULL, NULL), '{NULL}', NULL)`,
+		`CREATE TABLE in_field (id int PRIMARY KEY, h holder)`,
+		`INSERT INTO in_field VALUES (1, ROW(1, '{1}')), (2, ROW(1, '[0:1]={1,2}'))`,
+		`CREATE TABLE in_element (id int PRIMARY KEY, hs holder[])`,
+		`INSERT INTO in_element VALUES (1, ARRAY[ROW(1, '{1}')::holder]), (2, ARRAY[ROW(1, '{1}')::holder, ROW(2, '[2:2]={5}')::holder])`,
+		`CREATE TABLE deep (id int PRIMARY KEY, o outer_t)`,
+		`INSERT INTO deep VALUES (1, ROW(NULL, ARRAY[ROW(1, '{1}')::holder])), (2, ROW(NULL, ARRAY[ROW(1, '[1:1][5:5]={{1}}')::holder]))`,
 	)
 	ctx := context.Background()
 
 	// Arrays that start at 1 are exactly to_json()'s text.
 	good := tn
-	good.Include = []string{"public.good"}
+	good.Include = []string{"public.good", "public.nested"}
 	lk := openLake(t)
 	m, err := New(Options{}).Read(ctx, lk, good)
 	if err != nil {
 		t.Fatal(err)
+	}
+	nested, _ := readTable(t, lk, m.Table("nested"))
+	wantNested := byKey(t, expectedRows(t, dsn, "nested", [][3]string{{"id", "int", "id"}, {"h", "json", "h"}, {"hs", "json", "hs"}, {"o", "json", "o"}}), "id")
+	for id, row := range byKey(t, nested, "id") {
+		for k, v := range wantNested[id] {
+			if row[k] != v {
+				t.Errorf("nested row %s column %s: lake %q, PostgreSQL to_json %q", id, k, row[k], v)
+			}
+		}
+	}
+	if len(nested) != 3 {
+		t.Errorf("nested: %d rows", len(nested))
 	}
 	tb := m.Table("good")
 	for _, c := range tb.Columns[1:] {
@@ -63,13 +88,17 @@ func TestArrayBounds(t *testing.T) {
 		t.Errorf("rows 2-4 of column a: %q %q %q", have["2"]["a"], have["3"]["a"], have["4"]["a"])
 	}
 
+	const inside = "an array inside the value has bounds not starting at 1"
 	cases := []struct {
-		table, column, key, bounds, text string
+		table, column, key, msg, text string
 	}{
-		{"zero", "a", "(id)=(2)", "[0:1]", "[0:1]={7,8}"},
-		{"multi", "a", `(k)=("moved")`, "[2:3][1:1]", "[2:3][1:1]={{1},{2}}"},
-		{"inner_dim", "a", "(id)=(9)", "[1:2][0:0]", "[1:2][0:0]={{1},{2}}"},
-		{"dom", "a", "ctid=(0,2)", "[-3:-2]", "[-3:-2]={4,5}"},
+		{"zero", "a", "(id)=(2)", "bounds [0:1]", "[0:1]={7,8}"},
+		{"multi", "a", `(k)=("moved")`, "bounds [2:3][1:1]", "[2:3][1:1]={{1},{2}}"},
+		{"inner_dim", "a", "(id)=(9)", "bounds [1:2][0:0]", "[1:2][0:0]={{1},{2}}"},
+		{"dom", "a", "ctid=(0,2)", "bounds [-3:-2]", "[-3:-2]={4,5}"},
+		{"in_field", "h", "(id)=(2)", inside, `(1,"[0:1]={1,2}")`},
+		{"in_element", "hs", "(id)=(2)", inside, `{"(1,{1})","(2,[2:2]={5})"}`},
+		{"deep", "o", "(id)=(2)", inside, `(,"{""(1,[1:1][5:5]={{1}})""}")`},
 	}
 	for _, c := range cases {
 		t.Run(c.table, func(t *testing.T) {
@@ -80,7 +109,7 @@ func TestArrayBounds(t *testing.T) {
 			if err == nil {
 				t.Fatal("read succeeded")
 			}
-			for _, s := range []string{"tenant acme", "table public." + c.table, "column " + c.column, c.key, "bounds " + c.bounds} {
+			for _, s := range []string{"tenant acme", "table public." + c.table, "column " + c.column, c.key, c.msg} {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q does not contain %q", err, s)
 				}

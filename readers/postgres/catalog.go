@@ -104,6 +104,7 @@ ORDER BY a.attnum`, t.oid)
 		return fmt.Errorf("describe: %w", err)
 	}
 	t.cols = nil
+	var bases []uint32 // base type of each column
 	for rows.Next() {
 		var (
 			c            column
@@ -122,9 +123,19 @@ ORDER BY a.attnum`, t.oid)
 		}
 		c.classify(oid, typmod, cat[0], typtype[0])
 		t.cols = append(t.cols, c)
+		bases = append(bases, oid)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("describe: %w", err)
+	}
+	// Arrays nested in arrays' and composites' values, whose bounds JSON
+	// would drop: found from the catalog once rows is done.
+	for i := range t.cols {
+		if c := &t.cols[i]; c.toJSON {
+			if c.nested, err = nestedBounds(ctx, conn, quoteIdent(c.source), bases[i]); err != nil {
+				return fmt.Errorf("describe: column %s: %w", c.source, err)
+			}
+		}
 	}
 	names := make([]string, len(t.cols))
 	for i := range t.cols {
