@@ -30,6 +30,7 @@ var readFlags struct {
 	connections int
 	views       bool
 	policies    policyFlag
+	lockTimeout time.Duration
 }
 
 var readCmd = &cobra.Command{
@@ -47,7 +48,14 @@ failed read commits nothing.
 column that tenantlake cannot carry exactly (see docs/types.md): write NULL, or
 carry the whole column as text. Without a policy such a value fails the read.
 
-On a terminal, progress (rows, rows/s, bytes) is shown on stderr.`,
+--lock-timeout bounds each wait for a table lock (say, behind another session's
+LOCK TABLE ... ACCESS EXCLUSIVE): a wait that times out is logged and retried
+after a pause (half the timeout, doubling), four waits in all; then the read
+fails naming the table and who holds or waits for the lock (pid, mode, user,
+application, state; never the query).
+
+On a terminal, progress (rows, rows/s, bytes) is shown on stderr; a log line
+says every 30s what a read still running is doing.`,
 	Example: `  tenantlake read --registry tenants.yaml --lake file:///var/lib/tenantlake --tenant acme
   tenantlake read --registry tenants.yaml --all --parallel 4 --json
   tenantlake read --tenant acme --policy public.events.happened_at=null`,
@@ -63,6 +71,7 @@ func init() {
 	f.IntVar(&readFlags.connections, "connections", 2, "connections per tenant, reading in the same snapshot")
 	f.BoolVar(&readFlags.views, "views", false, "also read views and materialized views, as tables")
 	f.Var(&readFlags.policies, "policy", "schema.table.column=null|string for values that cannot be carried exactly (repeatable)")
+	f.DurationVar(&readFlags.lockTimeout, "lock-timeout", 5*time.Second, "bound on each wait for a table lock (four waits, then the read fails naming the lock's holder)")
 	readCmd.MarkFlagsMutuallyExclusive("tenant", "all")
 	readCmd.MarkFlagsOneRequired("tenant", "all")
 	root.AddCommand(readCmd)
@@ -82,6 +91,9 @@ func runRead(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	if readFlags.parallel < 1 || readFlags.connections < 1 {
 		return errors.New("read: --parallel and --connections must be at least 1")
+	}
+	if readFlags.lockTimeout < time.Millisecond {
+		return fmt.Errorf("read: --lock-timeout %s: must be at least 1ms", readFlags.lockTimeout)
 	}
 	reg, err := openRegistry(ctx)
 	if err != nil {
@@ -116,6 +128,7 @@ func runRead(cmd *cobra.Command, _ []string) error {
 		Parallel:    readFlags.connections,
 		Policies:    readFlags.policies.m,
 		Views:       readFlags.views,
+		LockTimeout: readFlags.lockTimeout,
 		Progress:    prog.add,
 		ToolVersion: version,
 	})

@@ -17,7 +17,6 @@ type table struct {
 	schema  string
 	relname string
 	relkind byte
-	size    int64 // bytes on disk, for splitting
 	name    string
 	cols    []column
 	key     []int // indexes in cols of the primary key, in key order
@@ -48,15 +47,15 @@ type readRange struct {
 
 // listTables lists every ordinary and partitioned (root) table the role may
 // read, and with views also every view and materialized view, in schema and
-// name order (byte order).
+// name order (byte order). It reads the catalog only, so it never waits for
+// a lock on a table.
 func listTables(ctx context.Context, conn *pgx.Conn, views bool) ([]*table, error) {
 	kinds := []string{"r", "p"}
 	if views {
 		kinds = append(kinds, "v", "m")
 	}
 	rows, err := conn.Query(ctx, `
-SELECT c.oid, n.nspname, c.relname, c.relkind::text,
-       CASE WHEN c.relkind IN ('r', 'm') THEN pg_relation_size(c.oid) ELSE 0 END
+SELECT c.oid, n.nspname, c.relname, c.relkind::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind::text = ANY($1) AND NOT c.relispartition
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%'
@@ -69,7 +68,7 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, kinds)
 	for rows.Next() {
 		t := &table{}
 		var kind string
-		if err := rows.Scan(&t.oid, &t.schema, &t.relname, &kind, &t.size); err != nil {
+		if err := rows.Scan(&t.oid, &t.schema, &t.relname, &kind); err != nil {
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
 		t.relkind = kind[0]
@@ -105,6 +104,7 @@ ORDER BY a.attnum`, t.oid)
 		return fmt.Errorf("describe: %w", err)
 	}
 	t.cols = nil
+	var bases []uint32 // base type of each column
 	for rows.Next() {
 		var (
 			c            column
@@ -123,9 +123,19 @@ ORDER BY a.attnum`, t.oid)
 		}
 		c.classify(oid, typmod, cat[0], typtype[0])
 		t.cols = append(t.cols, c)
+		bases = append(bases, oid)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("describe: %w", err)
+	}
+	// Arrays nested in arrays' and composites' values, whose bounds JSON
+	// would drop: found from the catalog once rows is done.
+	for i := range t.cols {
+		if c := &t.cols[i]; c.toJSON {
+			if c.nested, err = nestedBounds(ctx, conn, quoteIdent(c.source), bases[i]); err != nil {
+				return fmt.Errorf("describe: column %s: %w", c.source, err)
+			}
+		}
 	}
 	names := make([]string, len(t.cols))
 	for i := range t.cols {
@@ -164,6 +174,8 @@ ORDER BY k.ord`, t.oid)
 // planRanges splits the table into ranges: a partitioned table into its
 // leaf partitions (when the role may read each), and every ordinary table or
 // leaf bigger than splitBytes into ctid block ranges of about splitBytes.
+// pg_relation_size and pg_partition_tree take ACCESS SHARE locks: call it
+// once the table is locked (a materialized view is not, so it may wait).
 func planRanges(ctx context.Context, conn *pgx.Conn, t *table, splitBytes int64) error {
 	type rel struct {
 		schema, name string
@@ -208,7 +220,11 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 		t.ranges = []readRange{{from: t.sql()}}
 		return nil
 	} else {
-		rels = []rel{{t.schema, t.relname, t.size}}
+		r := rel{schema: t.schema, name: t.relname}
+		if err := conn.QueryRow(ctx, `SELECT pg_relation_size($1)`, t.oid).Scan(&r.size); err != nil {
+			return fmt.Errorf("table size: %w", err)
+		}
+		rels = []rel{r}
 	}
 	var blockSize int64
 	if err := conn.QueryRow(ctx, `SELECT current_setting('block_size')::bigint`).Scan(&blockSize); err != nil {

@@ -20,6 +20,23 @@
 // security would hide rows from the role fails the read rather than being
 // read in part.
 //
+// # Locks
+//
+// Every wait for a table lock is bounded by Options.LockTimeout (PostgreSQL's
+// lock_timeout, in every session): the exporting transaction's LOCK TABLE,
+// and a worker's SELECT, which waits only behind an ACCESS EXCLUSIVE request
+// queued after the read's own lock (that request waits for the read to end,
+// so an unbounded wait would never end). A wait that times out is rolled
+// back to a savepoint, logged with the blocking locks, and retried after a
+// pause of half the timeout, doubling, Options.LockAttempts times in all
+// (defaults: 5s, 4). Then the read fails with ErrLockTimeout, naming the
+// table and each blocking lock: pid, mode, held or waiting, and from
+// pg_stat_activity the user, application, state and transaction start,
+// never a query's text. Table listing and description read the catalog only
+// and wait for no lock. While a read runs, Options.Logger gets a line every
+// Options.LogInterval (30s) with the tenant, phase, tables being read and
+// rows and bytes so far.
+//
 // # Tables
 //
 // Every ordinary and partitioned table the role can SELECT, outside the
@@ -30,7 +47,11 @@
 // in Manifest.Skipped. Tables of schema public are named by their table name,
 // others "schema_table"; table and column names are mapped to lower-case
 // [a-z0-9_] names of at most 63 bytes, collisions resolved with "_2", "_3", ...
-// in source order.
+// in source order. Names are stable across a tenant's snapshots: a table or
+// column keeps the destination name it had in the tenant's newest committed
+// snapshot, and no other source gets a name that snapshot used
+// (docs/types.md, Names). A policy that matches no column of a read table
+// fails the read with ErrPolicy, unless its table exists but is not read.
 //
 // # Types
 //

@@ -59,9 +59,16 @@ func destName(src string) string {
 // the smallest suffix "_2", "_3", ... that is still free (the base shortened
 // to keep within maxName). Names are compared as they are, which is enough
 // since destName yields lower case only.
-func uniqueNames(srcs []string) []string {
+func uniqueNames(srcs []string) []string { return uniqueNamesAvoiding(srcs, nil) }
+
+// uniqueNamesAvoiding is uniqueNames with the names in reserved taken
+// already: a base name that is reserved gets a suffix too.
+func uniqueNamesAvoiding(srcs []string, reserved map[string]bool) []string {
 	out := make([]string, len(srcs))
-	taken := make(map[string]bool, len(srcs))
+	taken := make(map[string]bool, len(srcs)+len(reserved))
+	for n := range reserved {
+		taken[n] = true
+	}
 	bases := make([]string, len(srcs))
 	for i, s := range srcs {
 		bases[i] = destName(s)
@@ -73,13 +80,13 @@ func uniqueNames(srcs []string) []string {
 		count[b]++
 	}
 	for i, b := range bases {
-		if count[b] == 1 {
+		if count[b] == 1 && !taken[b] {
 			out[i] = b
 			taken[b] = true
 		}
 	}
 	for i, b := range bases {
-		if count[b] == 1 {
+		if out[i] != "" {
 			continue
 		}
 		if !taken[b] {
@@ -100,6 +107,35 @@ func uniqueNames(srcs []string) []string {
 				break
 			}
 		}
+	}
+	return out
+}
+
+// stableNames names items that keep their names across snapshots: item i
+// is keys[i] (its source name as the manifest records it) and is named from
+// srcs[i] by uniqueNames' rules, except that an item prev names (key →
+// destination name of the previous snapshot) keeps that name, and no other
+// item gets a name prev used: a name a source held in the previous snapshot
+// never passes to a different source in the next. Without prev it is
+// uniqueNames(srcs).
+func stableNames(keys, srcs []string, prev map[string]string) []string {
+	out := make([]string, len(keys))
+	reserved := make(map[string]bool, len(prev))
+	for _, n := range prev {
+		reserved[n] = true
+	}
+	var rest []int
+	var restSrcs []string
+	for i, k := range keys {
+		if n, ok := prev[k]; ok {
+			out[i] = n
+			continue
+		}
+		rest = append(rest, i)
+		restSrcs = append(restSrcs, srcs[i])
+	}
+	for j, n := range uniqueNamesAvoiding(restSrcs, reserved) {
+		out[rest[j]] = n
 	}
 	return out
 }

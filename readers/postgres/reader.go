@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -29,9 +30,14 @@ const (
 	// nullable and its manifest entry says "null".
 	PolicyNull Policy = "null"
 	// PolicyString carries the whole column as PostgreSQL's text output
-	// (BigQuery STRING), so every value fits; arrays and composites stay JSON.
+	// (BigQuery STRING), so every value fits; arrays (with their bounds) and
+	// composites too.
 	PolicyString Policy = "string"
 )
+
+// ErrPolicy is wrapped by the error of a read with a policy (Options.Policies)
+// that matches no column: a typo must not pass silently.
+var ErrPolicy = errors.New("policy matches no column")
 
 // Options configure a Reader. The zero value is usable.
 type Options struct {
@@ -49,7 +55,10 @@ type Options struct {
 	// 32 MiB; negative never splits.
 	SplitBytes int64
 	// Policies maps "schema.table.column" (source names, unquoted) to a
-	// Policy for that column.
+	// Policy for that column. A policy whose table is selected but has no
+	// such column, or whose table does not exist, fails the read with
+	// ErrPolicy; one whose table exists but is not read (the tenant's
+	// patterns leave it out) is ignored.
 	Policies map[string]Policy
 	// Progress, if set, is called from the reading goroutines, concurrently,
 	// with the rows and bytes read since its last call.
@@ -59,6 +68,25 @@ type Options struct {
 	Views bool
 	// ToolVersion is recorded in the manifest.
 	ToolVersion string
+	// LockTimeout bounds each wait for a table lock (PostgreSQL's
+	// lock_timeout, in every session of the read): the ACCESS SHARE locks
+	// the read takes on its tables, and the workers' reads behind a waiting
+	// ACCESS EXCLUSIVE request. A wait that times out is retried after a
+	// pause (half the timeout, doubling), LockAttempts times in all; then the
+	// read fails with ErrLockTimeout, naming the table and the blocking locks
+	// (pid, mode, user, application, state; never a query's text). Each
+	// retry is logged. Zero means 5s.
+	LockTimeout time.Duration
+	// LockAttempts is the number of lock waits before the read fails. Zero
+	// means 4.
+	LockAttempts int
+	// LogInterval: while a read runs, Logger gets a line this often with the
+	// tenant, the phase, the tables being read and the rows and bytes read so
+	// far. Zero means 30s; negative means never.
+	LogInterval time.Duration
+	// Logger receives the periodic and lock-wait lines. Nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // Reader is the PostgreSQL read strategy. It is safe for concurrent use:
@@ -83,6 +111,21 @@ func New(opts Options) *Reader {
 	if opts.SplitBytes == 0 {
 		opts.SplitBytes = 32 << 20
 	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 5 * time.Second
+	}
+	if opts.LockTimeout < time.Millisecond {
+		opts.LockTimeout = time.Millisecond // lock_timeout's unit
+	}
+	if opts.LockAttempts <= 0 {
+		opts.LockAttempts = 4
+	}
+	if opts.LogInterval == 0 {
+		opts.LogInterval = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return &Reader{opts: opts}
 }
 
@@ -93,13 +136,14 @@ func New(opts Options) *Reader {
 // a role's statement or idle-in-transaction timeout (the exporting
 // transaction idles while the workers read). Like pg_dump, row_security is
 // off: a table whose row-level security would hide rows from the role fails
-// the read instead of being read in part.
+// the read instead of being read in part. connect adds lock_timeout
+// (Options.LockTimeout).
 const sessionSettings = `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
 SET extra_float_digits = 1; SET bytea_output = 'hex'; SET client_encoding = 'UTF8';
 SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off`
 
 // connect opens one connection to the tenant's database.
-func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
+func (r *Reader) connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
 	dsn, err := t.ResolveConnection()
 	if err != nil {
 		return nil, err
@@ -115,7 +159,8 @@ func connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if _, err := conn.Exec(ctx, sessionSettings); err != nil {
+	settings := fmt.Sprintf("%s; SET lock_timeout = %d", sessionSettings, r.opts.LockTimeout.Milliseconds())
+	if _, err := conn.Exec(ctx, settings); err != nil {
 		conn.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("session settings: %w", err)
 	}
@@ -136,7 +181,13 @@ func (r *Reader) read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lak
 	if err := tenant.ValidateID(t.ID); err != nil {
 		return nil, err
 	}
-	conn, err := connect(ctx, t)
+	tr := &tracker{phase: "connecting"}
+	if r.opts.LogInterval > 0 {
+		stop := make(chan struct{})
+		defer close(stop)
+		go tr.logEvery(r.opts.Logger, r.opts.LogInterval, t.ID, stop)
+	}
+	conn, err := r.connect(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -172,29 +223,51 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 		ToolVersion:   r.opts.ToolVersion,
 		RequestID:     readers.RequestID(ctx),
 	}
-	tables, err := r.plan(ctx, conn, t, m, moneyScale)
+	tr.setPhase("listing tables")
+	prev, err := previousManifest(ctx, lk, t.ID)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	tables, err := r.plan(ctx, conn, t, m, moneyScale, prev)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	// Like pg_dump: hold ACCESS SHARE locks until the end, so no table read
 	// can be dropped or altered under the workers (LOCK refuses materialized
-	// views).
+	// views). Nothing before this waits for a table lock.
+	tr.setPhase("locking tables")
 	var names []string
+	var oids []uint32
 	for _, tb := range tables {
 		if tb.relkind != 'm' {
 			names = append(names, tb.sql())
+			oids = append(oids, tb.oid)
 		}
 	}
 	if len(names) > 0 {
-		if _, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+		err := r.withLockRetry(ctx, conn, t.ID, "lock tables", oids, func() error {
+			_, err := conn.Exec(ctx, "LOCK TABLE "+strings.Join(names, ", ")+" IN ACCESS SHARE MODE")
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: lock tables: %w", id, err)
+		}
+	}
+	tr.setPhase("planning ranges")
+	for _, tb := range tables {
+		err := r.withLockRetry(ctx, conn, t.ID, "table "+tb.source(), []uint32{tb.oid}, func() error {
+			return planRanges(ctx, conn, tb, r.opts.SplitBytes)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: table %s: %w", id, tb.source(), err)
 		}
 	}
 	snap, err := lk.NewSnapshot(ctx, t.ID, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.readTables(ctx, t, snap, exported, tables); err != nil {
+	tr.setPhase("reading")
+	if err := r.readTables(ctx, t, snap, exported, tables, tr); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
 	for _, tb := range tables {
@@ -211,20 +284,40 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 	return m, nil
 }
 
-// plan lists, selects, names and describes the tables, and splits them into
-// ranges. Skipped tables go to m.Skipped.
-func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32) ([]*table, error) {
+// plan lists, selects, names and describes the tables (catalog reads only,
+// which wait for no table lock). Skipped tables go to m.Skipped. Every
+// policy must name a column of a selected table (see checkPolicies).
+// Destination names are kept from prev, the tenant's previous snapshot, when
+// not nil (see stableNames).
+func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *lake.Manifest, moneyScale int32, prev *lake.Manifest) ([]*table, error) {
 	all, err := listTables(ctx, conn, r.opts.Views)
 	if err != nil {
 		return nil, err
 	}
-	var tables []*table
+	prevTables := map[string]*lake.Table{}
+	if prev != nil {
+		for i := range prev.Tables {
+			prevTables[prev.Tables[i].Source] = &prev.Tables[i]
+		}
+	}
+	var (
+		tables   []*table
+		selected []*table // with the tables skipped for having no columns
+		matched  = map[string]bool{}
+	)
 	for _, tb := range all {
 		if !t.Selects(tb.schema, tb.relname) {
 			continue
 		}
 		if err := describe(ctx, conn, tb, r.opts.Policies); err != nil {
 			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
+		}
+		selected = append(selected, tb)
+		for _, c := range tb.cols {
+			key := tb.schema + "." + tb.relname + "." + c.source
+			if _, ok := r.opts.Policies[key]; ok {
+				matched[key] = true
+			}
 		}
 		if len(tb.cols) == 0 {
 			m.Skipped = append(m.Skipped, lake.Skipped{Source: tb.source(), Reason: "table has no columns"})
@@ -235,26 +328,120 @@ func (r *Reader) plan(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, m *l
 				return nil, fmt.Errorf("table %s: column %s: money has %d fraction digits under this lc_monetary; tenantlake carries money as DECIMAL(19,2) only (set a \"string\" policy for the column)", tb.source(), c.source, moneyScale)
 			}
 		}
-		if err := planRanges(ctx, conn, tb, r.opts.SplitBytes); err != nil {
-			return nil, fmt.Errorf("table %s: %w", tb.source(), err)
+		// Column names: kept from the previous snapshot of this table.
+		if pt := prevTables[tb.source()]; pt != nil {
+			prevCols := make(map[string]string, len(pt.Columns))
+			for _, c := range pt.Columns {
+				prevCols[c.Source] = c.Name
+			}
+			srcs := make([]string, len(tb.cols))
+			for i := range tb.cols {
+				srcs[i] = tb.cols[i].source
+			}
+			for i, n := range stableNames(srcs, srcs, prevCols) {
+				tb.cols[i].name = n
+			}
 		}
 		tb.pschema = parquetSchema(tb)
 		tb.profiles = make([]profile, len(tb.cols))
 		tables = append(tables, tb)
 	}
+	if err := r.checkPolicies(ctx, conn, t.ID, selected, matched); err != nil {
+		return nil, err
+	}
 	// Destination table names: "table" for schema public, else
-	// "schema_table", made unique in source order.
+	// "schema_table", made unique in source order; kept from the previous
+	// snapshot.
+	keys := make([]string, len(tables))
 	srcs := make([]string, len(tables))
 	for i, tb := range tables {
+		keys[i] = tb.source()
 		srcs[i] = tb.relname
 		if tb.schema != "public" {
 			srcs[i] = tb.schema + "_" + tb.relname
 		}
 	}
-	for i, n := range uniqueNames(srcs) {
+	prevNames := make(map[string]string, len(prevTables))
+	for src, pt := range prevTables {
+		prevNames[src] = pt.Name
+	}
+	for i, n := range stableNames(keys, srcs, prevNames) {
 		tables[i].name = n
 	}
 	return tables, nil
+}
+
+// checkPolicies fails when a policy (Options.Policies) matched no column of
+// a selected table (matched holds the keys that did): its table is selected
+// but has no such column, or the database has no such table at all. A
+// policy naming a table that exists but is not read (left out by the
+// tenant's include and exclude patterns, a view without Options.Views, or
+// not readable by the role) is not an error: one set of policies serves
+// tenants with different patterns. The error wraps ErrPolicy and names
+// every policy that failed, and why.
+func (r *Reader) checkPolicies(ctx context.Context, conn *pgx.Conn, tenantID string, selected []*table, matched map[string]bool) error {
+	var bad []string
+	keys := make([]string, 0, len(r.opts.Policies))
+	for k := range r.opts.Policies {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if matched[key] {
+			continue
+		}
+		var in *table
+		for _, tb := range selected {
+			if strings.HasPrefix(key, tb.schema+"."+tb.relname+".") {
+				in = tb
+				break
+			}
+		}
+		if in != nil {
+			bad = append(bad, fmt.Sprintf("policy %q: table %s has no column %q", key, in.source(), key[len(in.schema)+len(in.relname)+2:]))
+			continue
+		}
+		var exists bool
+		err := conn.QueryRow(ctx, `
+SELECT EXISTS (
+    SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND starts_with($1, n.nspname || '.' || c.relname || '.'))`, key).Scan(&exists)
+		if err != nil {
+			return fmt.Errorf("policy %q: %w", key, err)
+		}
+		if exists {
+			r.opts.Logger.Info("postgres reader: a policy names a table this tenant does not read", "tenant", tenantID, "policy", key)
+			continue
+		}
+		tableName := key
+		if i := strings.LastIndexByte(key, '.'); i > 0 {
+			tableName = key[:i]
+		}
+		bad = append(bad, fmt.Sprintf("policy %q: the database has no table %s", key, tableName))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrPolicy, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// previousManifest returns the manifest of the tenant's newest committed
+// snapshot, whose destination names a new snapshot keeps, or nil when there
+// is none. A manifest that cannot be read fails the read: names derived
+// without it could silently change a destination's meaning.
+func previousManifest(ctx context.Context, lk *lake.Lake, tenantID string) (*lake.Manifest, error) {
+	latest, err := lk.Latest(ctx, tenantID)
+	if errors.Is(err, lake.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("previous snapshot, for destination names: %w", err)
+	}
+	m, err := lk.Manifest(ctx, tenantID, latest.SnapshotID)
+	if err != nil {
+		return nil, fmt.Errorf("previous snapshot %s, for destination names: %w", latest.SnapshotID, err)
+	}
+	return m, nil
 }
 
 // task is one range of one table.
@@ -265,7 +452,7 @@ type task struct {
 
 // readTables reads every range of every table with r.opts.Parallel workers,
 // each in its own connection that imports the exported snapshot.
-func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Snapshot, exported string, tables []*table) error {
+func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Snapshot, exported string, tables []*table, tr *tracker) error {
 	var tasks []task
 	for _, tb := range tables {
 		for i := range tb.ranges {
@@ -292,7 +479,7 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 	})
 	for range workers {
 		g.Go(func() error {
-			conn, err := connect(gctx, t)
+			conn, err := r.connect(gctx, t)
 			if err != nil {
 				return err
 			}
@@ -305,7 +492,16 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 				return fmt.Errorf("worker import snapshot: %w", err)
 			}
 			for tk := range queue {
-				if err := r.readRange(gctx, conn, t, snap, tk); err != nil {
+				// A worker's SELECT waits for its ACCESS SHARE lock only
+				// behind an ACCESS EXCLUSIVE request queued after the
+				// exporting transaction's lock, which waits for this read
+				// to end: bounded by lock_timeout, or it would never end.
+				tr.reading(tk.tb.source(), 1)
+				err := r.withLockRetry(gctx, conn, t.ID, "table "+tk.tb.source(), []uint32{tk.tb.oid}, func() error {
+					return r.readRange(gctx, conn, t, snap, tk, tr)
+				})
+				tr.reading(tk.tb.source(), -1)
+				if err != nil {
 					return fmt.Errorf("table %s: %w", tk.tb.source(), err)
 				}
 			}
@@ -341,7 +537,7 @@ type batch struct {
 
 // readRange streams one range of a table into parts: this goroutine receives
 // and converts rows, another encodes and uploads them, so the two overlap.
-func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task) error {
+func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task, tr *tracker) error {
 	tb := tk.tb
 	rg := tb.ranges[tk.rg]
 	exprs := make([]string, 0, len(tb.cols)+1)
@@ -381,8 +577,12 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 			if writeErr == nil {
 				if writeErr = pw.write(ctx, b.cols, b.n, b.raw); writeErr != nil {
 					failed.Store(true)
-				} else if r.opts.Progress != nil {
-					r.opts.Progress(int64(b.n), b.raw)
+				} else {
+					tr.rows.Add(int64(b.n))
+					tr.bytes.Add(b.raw)
+					if r.opts.Progress != nil {
+						r.opts.Progress(int64(b.n), b.raw)
+					}
 				}
 			}
 			b.n, b.raw, b.arena = 0, 0, b.arena[:0]

@@ -1,13 +1,16 @@
 package postgres
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 )
 
@@ -78,6 +81,8 @@ type column struct {
 	scale      int // decimal scale (kDecimal, kMoney)
 	flba       int // fixed length of the decimal's bytes
 	toJSON     bool
+	array      bool   // an array carried as JSON: its bounds are checked
+	nested     string // SQL condition: an array inside the value does not start at 1 ("" if none can)
 }
 
 // classify decides how a column of base type oid (domains already resolved to
@@ -86,12 +91,14 @@ type column struct {
 func (c *column) classify(oid uint32, typmod int32, category, typtype byte) {
 	switch {
 	case c.policy == PolicyString:
+		// Every type's text output, arrays (with their bounds) and
+		// composites included.
 		c.kind = kString
-		if category == 'A' || typtype == 'c' {
-			c.kind, c.toJSON = kJSON, true
-		}
 		return
-	case category == 'A' || typtype == 'c':
+	case category == 'A':
+		c.kind, c.toJSON, c.array = kJSON, true, true
+		return
+	case typtype == 'c':
 		c.kind, c.toJSON = kJSON, true
 		return
 	}
@@ -168,13 +175,119 @@ func (c *column) binaryResult() bool {
 	return true
 }
 
-// selectExpr is the column's expression in the SELECT list.
+// defaultBounds matches array_dims() of an array whose every dimension
+// starts at 1 (bracket classes, not backslashes, so the pattern means the
+// same whatever standard_conforming_strings is).
+const defaultBounds = `'^([[]1:[0-9]+[]])+$'`
+
+// selectExpr is the column's expression in the SELECT list. An array whose
+// bounds JSON cannot carry (a dimension not starting at 1) comes as "!"
+// followed by its array_dims(), and a value with such an array inside it (a
+// composite's field, an array's composite element) as "!nested"; no JSON
+// text starts with "!". convert turns both into bad values.
 func (c *column) selectExpr() string {
 	id := quoteIdent(c.source)
+	var when string
+	if c.array {
+		when = " WHEN array_dims(" + id + ") !~ " + defaultBounds + " THEN '!' || array_dims(" + id + ")"
+	}
+	if c.nested != "" {
+		when += " WHEN " + c.nested + " THEN '!nested'"
+	}
+	if when != "" {
+		return "CASE" + when + " ELSE to_json(" + id + ")::text END"
+	}
 	if c.toJSON {
 		return "to_json(" + id + ")"
 	}
 	return id
+}
+
+// nestedBounds returns a SQL condition that is true when the column value
+// expr, of base type oid (an array or a composite), holds below its top
+// level an array with a dimension not starting at 1: in a composite's
+// fields, or in the elements of an array, through domains, at any depth.
+// It is "" when the type cannot hold such an array. (The column's own
+// bounds are checked by selectExpr.) Only the catalog is read.
+func nestedBounds(ctx context.Context, conn *pgx.Conn, expr string, oid uint32) (string, error) {
+	return typeBounds(ctx, conn, expr, oid, 0, false)
+}
+
+// typeBounds is nestedBounds at depth; own says whether an array's own
+// bounds count (every level but the column's).
+func typeBounds(ctx context.Context, conn *pgx.Conn, expr string, oid uint32, depth int, own bool) (string, error) {
+	if depth > 32 {
+		return "", fmt.Errorf("type %d nests more than 32 levels", oid)
+	}
+	var (
+		typtype, cat    string
+		base, elem, rel uint32
+	)
+	err := conn.QueryRow(ctx, `SELECT typtype::text, typcategory::text, typbasetype, typelem, typrelid FROM pg_type WHERE oid = $1`, oid).
+		Scan(&typtype, &cat, &base, &elem, &rel)
+	if err != nil {
+		return "", fmt.Errorf("type %d: %w", oid, err)
+	}
+	switch {
+	case typtype == "d":
+		return typeBounds(ctx, conn, expr, base, depth+1, own)
+	case cat == "A" && elem != 0:
+		var conds []string
+		if own {
+			conds = append(conds, "coalesce(array_dims("+expr+") !~ "+defaultBounds+", false)")
+		}
+		alias := fmt.Sprintf("e%d", depth)
+		inner, err := typeBounds(ctx, conn, alias+".v", elem, depth+1, true)
+		if err != nil {
+			return "", err
+		}
+		if inner != "" {
+			conds = append(conds, fmt.Sprintf("EXISTS (SELECT FROM (SELECT unnest(%s) AS v) %s WHERE %s)", expr, alias, inner))
+		}
+		return orConds(conds), nil
+	case typtype == "c":
+		rows, err := conn.Query(ctx, `SELECT attname, atttypid FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, rel)
+		if err != nil {
+			return "", fmt.Errorf("type %d: %w", oid, err)
+		}
+		type attr struct {
+			name string
+			oid  uint32
+		}
+		var attrs []attr
+		for rows.Next() {
+			var a attr
+			if err := rows.Scan(&a.name, &a.oid); err != nil {
+				return "", fmt.Errorf("type %d: %w", oid, err)
+			}
+			attrs = append(attrs, a)
+		}
+		if err := rows.Err(); err != nil {
+			return "", fmt.Errorf("type %d: %w", oid, err)
+		}
+		var conds []string
+		for _, a := range attrs {
+			cond, err := typeBounds(ctx, conn, "("+expr+")."+quoteIdent(a.name), a.oid, depth+1, true)
+			if err != nil {
+				return "", err
+			}
+			if cond != "" {
+				conds = append(conds, cond)
+			}
+		}
+		return orConds(conds), nil
+	}
+	return "", nil
+}
+
+func orConds(conds []string) string {
+	switch len(conds) {
+	case 0:
+		return ""
+	case 1:
+		return conds[0]
+	}
+	return "(" + strings.Join(conds, " OR ") + ")"
 }
 
 // node is the column's Parquet schema node.
@@ -361,6 +474,12 @@ func (c *column) convert(raw []byte, p *profile, arena *[]byte) (parquet.Value, 
 		p.addString(v)
 		return parquet.ByteArrayValue(v), nil
 	case kBytes, kJSON:
+		if c.toJSON && len(raw) > 0 && raw[0] == '!' {
+			if string(raw) == "!nested" {
+				return parquet.Value{}, &badValue{"an array inside the value has bounds not starting at 1, which JSON cannot carry (policy \"string\" carries the value's text output, bounds included)"}
+			}
+			return parquet.Value{}, &badValue{fmt.Sprintf("array with bounds %s: a JSON array cannot carry lower bounds other than 1 (policy \"string\" carries the array's text output, bounds included)", raw[1:])}
+		}
 		return parquet.ByteArrayValue(appendBytes(arena, raw)), nil
 	case kDate:
 		if len(raw) != 4 {
