@@ -59,12 +59,7 @@ func (r *fileRegistry) List(ctx context.Context) ([]Tenant, error) {
 
 func (r *fileRegistry) Get(ctx context.Context, id string) (Tenant, error) {
 	if err := ValidateID(id); err != nil {
-		return Tenant{}, fmt.Errorf("tenant registry %s: %w", r.path, err)
+		return Tenant{}, err
 	}
-	for _, t := range r.tenants {
-		if t.ID == id {
-			return t, nil
-		}
-	}
-	return Tenant{}, fmt.Errorf("tenant registry %s: tenant %s: %w", r.path, id, ErrNotFound)
+	return get(r.path, r.tenants, id)
 }
