@@ -19,19 +19,20 @@ import (
 //     and Cloud Run mount Secret Manager secrets);
 //   - anything else: the connection string itself (development).
 //
-// An unset or empty variable and a missing or empty file are errors. The
-// result may hold a password: never log it; log Redact(result) instead, and
-// for env: and file: references log the reference, never the result.
+// An unset or empty variable and a missing or empty file are errors, which
+// name the reference (callers name the tenant). The result may hold a
+// password: never log it; log Redact(result) instead, and for env: and
+// file: references log the reference, never the result.
 func (t Tenant) ResolveConnection() (string, error) {
 	ref := t.Connection
 	switch {
 	case ref == "":
-		return "", fmt.Errorf("tenant %s: no connection in the registry", t.ID)
+		return "", errors.New("no connection in the registry")
 	case strings.HasPrefix(ref, "env:"):
 		name := strings.TrimPrefix(ref, "env:")
 		v, ok := os.LookupEnv(name)
 		if !ok || strings.TrimSpace(v) == "" {
-			return "", fmt.Errorf("tenant %s: connection %s: environment variable %s is not set", t.ID, ref, name)
+			return "", fmt.Errorf("connection %s: environment variable %s is not set", ref, name)
 		}
 		return v, nil
 	case strings.HasPrefix(ref, "file:"):
@@ -39,11 +40,11 @@ func (t Tenant) ResolveConnection() (string, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			// An *fs.PathError names the path and the system's reason only.
-			return "", fmt.Errorf("tenant %s: connection %s: read secret file: %w", t.ID, ref, err)
+			return "", fmt.Errorf("connection %s: read secret file: %w", ref, err)
 		}
 		v := strings.TrimSpace(string(b))
 		if v == "" {
-			return "", fmt.Errorf("tenant %s: connection %s: the file is empty", t.ID, ref)
+			return "", fmt.Errorf("connection %s: the file is empty", ref)
 		}
 		return v, nil
 	}
@@ -52,11 +53,11 @@ func (t Tenant) ResolveConnection() (string, error) {
 
 // ConnConfig resolves the tenant's connection (ResolveConnection) and parses
 // it as a PostgreSQL connection string (ParseConfig). Its errors name the
-// tenant and the reference: a connection string given directly appears
-// Redact'ed; for env: and file: references only the reference appears,
-// never the secret it holds, e.g.
+// reference (callers name the tenant): a connection string given directly
+// appears Redact'ed; for env: and file: references only the reference
+// appears, never the secret it holds, e.g.
 //
-//	tenant acme: connection file:/run/secrets/acme: the file's content is not a valid PostgreSQL connection string: invalid keyword/value
+//	connection file:/run/secrets/acme: the file's content is not a valid PostgreSQL connection string: failed to parse as keyword/value (invalid keyword/value)
 func (t Tenant) ConnConfig() (*pgx.ConnConfig, error) {
 	conn, err := t.ResolveConnection()
 	if err != nil {
@@ -67,21 +68,26 @@ func (t Tenant) ConnConfig() (*pgx.ConnConfig, error) {
 	case err == nil:
 		return cfg, nil
 	case strings.HasPrefix(t.Connection, "env:"):
-		return nil, fmt.Errorf("tenant %s: connection %s: the variable's value %w", t.ID, t.Connection, err)
+		return nil, fmt.Errorf("connection %s: the variable's value %w", t.Connection, err)
 	case strings.HasPrefix(t.Connection, "file:"):
-		return nil, fmt.Errorf("tenant %s: connection %s: the file's content %w", t.ID, t.Connection, err)
+		return nil, fmt.Errorf("connection %s: the file's content %w", t.Connection, err)
 	}
-	return nil, fmt.Errorf("tenant %s: connection %s: %w", t.ID, Redact(conn), err)
+	return nil, fmt.Errorf("connection %s: %w", Redact(conn), err)
 }
 
-// ErrBadConnString is wrapped by the errors of ParseConfig and ParseURL.
+// ErrBadConnString is wrapped by the errors of ParseConfig (and of
+// ConnConfig when the connection string does not parse).
 var ErrBadConnString = errors.New("is not a valid PostgreSQL connection string")
 
 // ParseConfig parses a PostgreSQL connection string (a postgres:// URL or
 // key=value pairs) with pgx.ParseConfig. Unlike pgx's, its error holds no
 // part of conn, so it is safe to log whatever conn holds: it wraps
 // ErrBadConnString and says why, e.g. "is not a valid PostgreSQL connection
-// string: invalid port". Callers name the string with Redact(conn).
+// string: invalid port". A URL whose password pgx, url.Parse and Redact
+// do not all read alike (an unescaped '/', '?', '#' or '@' in it) is
+// refused, so that no part of the password ends up in the host, database
+// or options that connection errors show. Callers name the string with
+// Redact(conn).
 func ParseConfig(conn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(conn)
 	if err != nil {
@@ -91,19 +97,15 @@ func ParseConfig(conn string) (*pgx.ConnConfig, error) {
 	// parse, with a part of the password read as the host, port, database
 	// or query (by pgx, or by url.Parse where a target's options are read),
 	// which connection errors then show. Such a URL is refused.
-	if rest := strings.TrimPrefix(conn, urlHead(conn)); rest != conn {
-		if ui, _, ok := urlUserinfo(rest, urlReadAlike(conn, rest)); ok {
-			if _, pw, ok := strings.Cut(ui, ":"); ok && pw != "" {
-				dec, err := url.PathUnescape(pw)
-				ambiguous := err != nil || dec != cfg.Password
-				if u, err := url.Parse(conn); err == nil {
-					netPW, _ := u.User.Password()
-					ambiguous = ambiguous || netPW != cfg.Password
-				}
-				if ambiguous {
-					return nil, fmt.Errorf("%w: its password is ambiguous (given twice, or holding an unescaped '@', '/', '?' or '#': write those %%-escaped, %%40, %%2F, %%3F, %%23)", ErrBadConnString)
-				}
-			}
+	if pw := urlPassword(conn); pw != "" {
+		dec, err := url.PathUnescape(pw)
+		ambiguous := err != nil || dec != cfg.Password
+		if u, err := url.Parse(conn); err == nil {
+			netPW, _ := u.User.Password()
+			ambiguous = ambiguous || netPW != cfg.Password
+		}
+		if ambiguous {
+			return nil, fmt.Errorf("%w: %s", ErrBadConnString, ambiguousPassword)
 		}
 	}
 	return cfg, nil
@@ -115,7 +117,10 @@ var ErrBadURL = errors.New("is not a valid URL")
 // ParseURL parses a URL that may carry a password (a registry, a target) with
 // url.Parse. Unlike url.Parse's, its error holds no part of raw: it wraps
 // ErrBadURL and says why, e.g. "is not a valid URL: invalid port after
-// host". Callers name the URL with Redact(raw).
+// the host". A URL that parses with a part of what Redact takes for its
+// password read as the host, path or query (an unescaped '/', '?', '#' or
+// '@' in the password) is refused too. Callers name the URL with
+// Redact(raw).
 func ParseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -126,7 +131,30 @@ func ParseURL(raw string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrBadURL, scrub(reason, raw))
 	}
+	if pw := urlPassword(raw); pw != "" {
+		dec, err := url.PathUnescape(pw)
+		if netPW, _ := u.User.Password(); err != nil || dec != netPW {
+			return nil, fmt.Errorf("%w: %s", ErrBadURL, ambiguousPassword)
+		}
+	}
 	return u, nil
+}
+
+const ambiguousPassword = "its password is ambiguous (given twice, or holding an unescaped '@', '/', '?' or '#': write those %-escaped, %40, %2F, %3F, %23)"
+
+// urlPassword returns the password that Redact hides in the userinfo of the
+// URL conn, as written; "" if conn is not a URL or has none.
+func urlPassword(conn string) string {
+	rest := strings.TrimPrefix(conn, urlHead(conn))
+	if rest == conn {
+		return ""
+	}
+	ui, _, ok := urlUserinfo(rest, urlReadAlike(conn, rest))
+	if !ok {
+		return ""
+	}
+	_, pw, _ := strings.Cut(ui, ":")
+	return pw
 }
 
 // urlReason describes an error of url.Parse without the values it quotes.

@@ -133,6 +133,8 @@ func TestParseURLHidesPasswords(t *testing.T) {
 		"bigquery://app:" + pwHead + pwTail + "@[::1/db":               "missing ']' in host",
 		"gs://app:" + pwHead + pwTail + "@bu cket/x":                   "invalid character in the host",
 		"postgres://app:" + pwHead + "\x7f" + pwTail + "@h/db":         "invalid control character",
+		"bigquery://app:12?" + pwTail + "@h/db":                        "ambiguous",
+		"gs://app:12/" + pwTail + "@bucket/x":                          "ambiguous",
 	} {
 		_, err := ParseURL(raw)
 		if !errors.Is(err, ErrBadURL) || !strings.Contains(err.Error(), reason) {
@@ -177,8 +179,8 @@ func TestResolveConnection(t *testing.T) {
 		"file:" + empty:         "file:" + empty + ": the file is empty",
 	} {
 		_, err := (Tenant{ID: "acme", Connection: ref}).ResolveConnection()
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "tenant acme") {
-			t.Errorf("ResolveConnection(%q) = %v, want an error naming tenant acme and saying %q", ref, err, want)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ResolveConnection(%q) = %v, want an error saying %q", ref, err, want)
 		}
 	}
 }
@@ -196,10 +198,10 @@ func TestConnConfigNeverShowsSecrets(t *testing.T) {
 	bad := "postgres://app:" + pwHead + pwTail + "@127.0.0.1:notaport/db"
 	t.Setenv("TL_TEST_BAD", bad)
 	for ref, want := range map[string]string{
-		"file:" + path:       "tenant acme: connection file:" + path + ": the file's content is not a valid PostgreSQL connection string: failed to parse as keyword/value",
-		"env:TL_TEST_SHADOW": "tenant acme: connection env:TL_TEST_SHADOW: the variable's value is not a valid PostgreSQL connection string",
-		"env:TL_TEST_BAD":    "tenant acme: connection env:TL_TEST_BAD: the variable's value is not a valid PostgreSQL connection string: invalid port",
-		bad:                  "tenant acme: connection postgres://app:xxxxx@127.0.0.1:notaport/db: is not a valid PostgreSQL connection string: invalid port",
+		"file:" + path:       "connection file:" + path + ": the file's content is not a valid PostgreSQL connection string: failed to parse as keyword/value",
+		"env:TL_TEST_SHADOW": "connection env:TL_TEST_SHADOW: the variable's value is not a valid PostgreSQL connection string",
+		"env:TL_TEST_BAD":    "connection env:TL_TEST_BAD: the variable's value is not a valid PostgreSQL connection string: invalid port",
+		bad:                  "connection postgres://app:xxxxx@127.0.0.1:notaport/db: is not a valid PostgreSQL connection string: invalid port",
 	} {
 		_, err := Tenant{ID: "acme", Connection: ref}.ConnConfig()
 		if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrBadConnString) {
