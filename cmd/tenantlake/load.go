@@ -88,7 +88,7 @@ func init() {
 func runLoad(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	f := loadFlags
-	if err := tenant.ValidateID(f.tenant); err != nil {
+	if err := checkTenantFlag(f.tenant); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	if f.target == "" {
@@ -158,24 +158,32 @@ func resolveSnapshot(ctx context.Context, lk *lake.Lake, tenantID, id, at string
 }
 
 // openTarget opens the write strategy for a target URL, by scheme. Each
-// write strategy is one case here.
+// write strategy is one case here. Errors name the target Redact'ed, and
+// never pass on net/url's or pgx's parse errors, which quote the URL.
 func openTarget(ctx context.Context, target string) (writers.Writer, error) {
-	u, err := url.Parse(target)
+	name := tenant.Redact(target)
+	u, err := tenant.ParseURL(target)
 	if err != nil {
-		return nil, fmt.Errorf("target URL: %w", err)
+		return nil, fmt.Errorf("target %s: %w", name, err)
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql":
-		return openPostgresTarget(ctx, u)
+		// Refuse here what pgx cannot parse, or reads otherwise than the
+		// options below are read (a password holding '?', say).
+		if _, err := tenant.ParseConfig(target); err != nil {
+			return nil, fmt.Errorf("target %s: %w", name, err)
+		}
+		return openPostgresTarget(ctx, u, name)
 	case "bigquery":
 		return bqwriter.Open(ctx, target) // parameters: writers/bigquery.ConfigFromURL
 	}
-	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", u.Redacted(), u.Scheme)
+	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", name, u.Scheme)
 }
 
 // openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
 // the query are documented in load's help and removed before connecting.
-func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error) {
+// name is the target's URL, redacted, for errors.
+func openPostgresTarget(ctx context.Context, u *url.URL, name string) (writers.Writer, error) {
 	cfg := postgres.Config{}
 	q := u.Query()
 	for key, set := range map[string]func(string) error{
@@ -190,7 +198,7 @@ func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error)
 			continue
 		}
 		if err := set(q.Get(key)); err != nil {
-			return nil, fmt.Errorf("target %s: %s: %w", u.Redacted(), key, err)
+			return nil, fmt.Errorf("target %s: %s: %w", name, key, err)
 		}
 		q.Del(key)
 	}

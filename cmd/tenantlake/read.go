@@ -83,6 +83,11 @@ func runRead(cmd *cobra.Command, _ []string) error {
 	if readFlags.parallel < 1 || readFlags.connections < 1 {
 		return errors.New("read: --parallel and --connections must be at least 1")
 	}
+	if !readFlags.all {
+		if err := checkTenantFlag(readFlags.tenant); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+	}
 	reg, err := openRegistry(ctx)
 	if err != nil {
 		return err
@@ -120,7 +125,7 @@ func runRead(cmd *cobra.Command, _ []string) error {
 		ToolVersion: version,
 	})
 	results := make([]readResult, len(tenants))
-	err = withLake(ctx, func(lk *lake.Lake) error {
+	err = withNewLake(ctx, func(lk *lake.Lake) error {
 		sem := make(chan struct{}, readFlags.parallel)
 		var wg sync.WaitGroup
 		for i, t := range tenants {
