@@ -114,6 +114,14 @@ func TestFileRegistryRejects(t *testing.T) {
 	if _, err := OpenRegistry(context.Background(), ""); err == nil {
 		t.Error("empty ref: no error")
 	}
+	// A connection string given as a registry by mistake is a file name
+	// that does not exist; its password is not shown.
+	for _, ref := range []string{"postgress://app:" + pwHead + pwTail + "@h/db", "host=h password=" + pwHead + pwTail} {
+		_, err := OpenRegistry(context.Background(), ref)
+		if !errors.Is(err, os.ErrNotExist) || len(leaks(err.Error())) > 0 || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("OpenRegistry(%q) = %v, want os.ErrNotExist naming the ref redacted", ref, err)
+		}
+	}
 }
 
 // pgRegistryDB creates a database with a tenant_registry table holding rows

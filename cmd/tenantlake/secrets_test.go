@@ -100,6 +100,10 @@ func TestNoCommandShowsASecret(t *testing.T) {
 	for i, c := range conns {
 		runs = append(runs, run{"read --tenant " + c, []string{"read", "--registry", yamlReg, "--tenant", ids[i]}, false, []string{"tenant " + ids[i]}})
 	}
+	for _, ref := range append([]string{"postgress://app:" + pwHead + pwTail + "@127.0.0.1/db"}, hostileKV...) {
+		// Not a postgres:// URL: taken for a YAML file's name.
+		runs = append(runs, run{"--registry " + ref + " tenants", []string{"tenants", "--registry", ref}, false, []string{"tenant registry", "xxxxx"}})
+	}
 	for _, u := range hostileURLs {
 		runs = append(runs,
 			run{"--registry " + u + " tenants", []string{"tenants", "--registry", u}, false, []string{"tenant registry"}},
