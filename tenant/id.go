@@ -4,6 +4,12 @@
 //
 // Every tenant id is checked by ValidateID before it reaches a lake path, a
 // dataset or schema name, a Pub/Sub attribute or SQL.
+//
+// No error or output may hold a password or a secret's content. This
+// package is the one place that decides how: Redact hides the password of
+// any connection string or URL, parsed or not; ParseConfig and ParseURL
+// parse one with errors that hold no part of it; Tenant.ConnConfig names
+// an env: or file: reference, never what it holds.
 package tenant
 
 import (
