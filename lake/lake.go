@@ -57,7 +57,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,6 +67,8 @@ import (
 	_ "gocloud.dev/blob/gcsblob"  // gs://
 	_ "gocloud.dev/blob/memblob"  // mem://
 	"gocloud.dev/gcerrors"
+
+	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // Lake is an open staging lake. It is safe for concurrent use.
@@ -83,14 +84,30 @@ type Lake struct {
 
 // Open opens the lake at urlstr: file:///path (created if missing),
 // mem:// or gs://bucket/prefix. Credentials come from the environment, never
-// from the URL. Query parameters are passed to the gocloud.dev opener.
+// from the URL; errors show the URL Redact'ed. Query parameters are passed
+// to the gocloud.dev opener.
 func Open(ctx context.Context, urlstr string) (*Lake, error) {
-	u, err := url.Parse(urlstr)
+	return open(ctx, urlstr, true)
+}
+
+// OpenExisting opens a lake as Open does, but never creates one: a file://
+// lake whose folder is missing fails with an error wrapping ErrNotFound that
+// names the folder, and nothing is created. Commands that only read a lake
+// (or delete from it) use it, so a mistyped path is an error, not a new,
+// empty lake.
+func OpenExisting(ctx context.Context, urlstr string) (*Lake, error) {
+	return open(ctx, urlstr, false)
+}
+
+func open(ctx context.Context, urlstr string, create bool) (*Lake, error) {
+	// urlstr should carry no credentials, but may: never show them.
+	urlstr, raw := tenant.Redact(urlstr), urlstr
+	u, err := tenant.ParseURL(raw)
 	if err != nil {
 		return nil, fmt.Errorf("lake: %w: URL %q: %w", ErrInvalid, urlstr, err)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("lake: %w: URL must not carry credentials", ErrInvalid)
+		return nil, fmt.Errorf("lake: %w: URL %q: must not carry credentials", ErrInvalid, urlstr)
 	}
 	prefix, dir, dirMode := "", "", os.FileMode(0o777)
 	opener := *u
@@ -114,7 +131,17 @@ func Open(ctx context.Context, urlstr string) (*Lake, error) {
 			}
 			dirMode = os.FileMode(mode)
 		}
-		if !q.Has("create_dir") {
+		if !create {
+			st, err := os.Stat(dir)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("lake: open %s: %w: folder %s does not exist", urlstr, ErrNotFound, dir)
+			case err != nil:
+				return nil, fmt.Errorf("lake: open %s: %w", urlstr, err)
+			case !st.IsDir():
+				return nil, fmt.Errorf("lake: open %s: %w: %s is not a folder", urlstr, ErrInvalid, dir)
+			}
+		} else if !q.Has("create_dir") {
 			q.Set("create_dir", "true")
 		}
 		// No attribute sidecar files: the manifest is the metadata.

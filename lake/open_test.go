@@ -24,6 +24,9 @@ func TestOpenRejects(t *testing.T) {
 		"file://otherhost/var/lib/x",
 		"/var/lib/tenantlake",
 		"::",
+		"gs://user:secret@bucket:notaport/x", // does not parse
+		"gs://user:secret%zz@bucket/x",
+		"file://user:secret@[::1/x",
 	} {
 		lk, err := lake.Open(context.Background(), u)
 		if !errors.Is(err, lake.ErrInvalid) {
@@ -31,6 +34,41 @@ func TestOpenRejects(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("Open(%q): the error shows the password: %v", u, err)
+		}
+	}
+}
+
+// TestOpenExisting: OpenExisting refuses a missing file:// folder, naming
+// it, and creates nothing; an existing one opens as with Open.
+func TestOpenExisting(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	missing := filepath.Join(base, "typo", "lake")
+	_, err := lake.OpenExisting(ctx, "file://"+filepath.ToSlash(missing))
+	if !errors.Is(err, lake.ErrNotFound) || !strings.Contains(err.Error(), "folder "+missing+" does not exist") {
+		t.Errorf("OpenExisting of a missing folder = %v, want ErrNotFound naming %s", err, missing)
+	}
+	if _, err := os.Stat(filepath.Join(base, "typo")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenExisting created %s: %v", filepath.Join(base, "typo"), err)
+	}
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lake.OpenExisting(ctx, "file://"+filepath.ToSlash(file)); !errors.Is(err, lake.ErrInvalid) || !strings.Contains(err.Error(), "not a folder") {
+		t.Errorf("OpenExisting of a file = %v, want ErrInvalid", err)
+	}
+	for _, u := range []string{"file://" + filepath.ToSlash(base), "mem://"} {
+		lk, err := lake.OpenExisting(ctx, u)
+		if err != nil {
+			t.Errorf("OpenExisting(%s): %v", u, err)
+			continue
+		}
+		if _, err := lk.Tenants(ctx); err != nil {
+			t.Errorf("OpenExisting(%s): Tenants: %v", u, err)
+		}
+		if err := lk.Close(); err != nil {
+			t.Error(err)
 		}
 	}
 }

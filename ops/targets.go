@@ -2,57 +2,82 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
+	"github.com/tenantlake/tenantlake/tenant"
 	"github.com/tenantlake/tenantlake/writers"
 	bqwriter "github.com/tenantlake/tenantlake/writers/bigquery"
 	"github.com/tenantlake/tenantlake/writers/postgres"
 )
 
 // OpenTarget opens the write strategy for a target URL, by scheme. Each
-// write strategy is one case here; `tenantlake load --help` documents the
-// options each takes.
+// write strategy is one case here. Errors name the target Redact'ed, and
+// never pass on net/url's or pgx's parse errors, which quote the URL.
 func OpenTarget(ctx context.Context, target string) (writers.Writer, error) {
-	u, err := url.Parse(target)
+	name := tenant.Redact(target)
+	u, err := tenant.ParseURL(target)
 	if err != nil {
-		return nil, fmt.Errorf("target URL: %w", err)
+		return nil, fmt.Errorf("target %s: %w", name, err)
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql":
-		return openPostgresTarget(ctx, u)
+		// Refuse here what pgx cannot parse, or reads otherwise than the
+		// options below are read (a password holding '?', say).
+		if _, err := tenant.ParseConfig(target); err != nil {
+			return nil, fmt.Errorf("target %s: %w", name, err)
+		}
+		return openPostgresTarget(ctx, u, name)
 	case "bigquery":
 		return bqwriter.Open(ctx, target) // parameters: writers/bigquery.ConfigFromURL
 	}
-	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", u.Redacted(), u.Scheme)
+	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", name, u.Scheme)
 }
 
 // openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
-// the query are removed before connecting.
-func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error) {
+// the query are documented in load's help and removed before connecting.
+// A bad or repeated option is refused, naming it, before anything is
+// written (postgres.New checks the names and templates). name is the
+// target's URL, redacted, for errors.
+func openPostgresTarget(ctx context.Context, u *url.URL, name string) (writers.Writer, error) {
 	cfg := postgres.Config{}
 	q := u.Query()
 	for key, set := range map[string]func(string) error{
 		"profile_check":      func(v string) (err error) { cfg.SkipProfile, err = skipFlag(v); return },
 		"schema_check":       func(v string) (err error) { cfg.SkipSchema, err = skipFlag(v); return },
-		"schema_template":    func(v string) error { cfg.SchemaTemplate = v; return nil },
-		"staging_template":   func(v string) error { cfg.StagingTemplate = v; return nil },
-		"all_tenants_schema": func(v string) error { cfg.AllTenantsSchema = v; return nil },
-		"name":               func(v string) error { cfg.Name = v; return nil },
+		"schema_template":    func(v string) (err error) { cfg.SchemaTemplate, err = nonEmpty(v); return },
+		"staging_template":   func(v string) (err error) { cfg.StagingTemplate, err = nonEmpty(v); return },
+		"all_tenants_schema": func(v string) (err error) { cfg.AllTenantsSchema, err = nonEmpty(v); return },
+		"name":               func(v string) (err error) { cfg.Name, err = nonEmpty(v); return },
 	} {
 		if !q.Has(key) {
 			continue
 		}
+		if n := len(q[key]); n > 1 {
+			return nil, fmt.Errorf("target %s: option %s given %d times", name, key, n)
+		}
 		if err := set(q.Get(key)); err != nil {
-			return nil, fmt.Errorf("target %s: %s: %w", u.Redacted(), key, err)
+			return nil, fmt.Errorf("target %s: option %s: %w", name, key, err)
 		}
 		q.Del(key)
 	}
 	conn := *u
-	conn.RawQuery = q.Encode()
+	// Encode writes a space as '+', which pgx would not decode back (a
+	// literal '+' is written %2B): spell spaces %20.
+	conn.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	cfg.URL = conn.String()
 	return postgres.New(ctx, cfg)
+}
+
+// nonEmpty refuses an option given empty (which would mean the default).
+func nonEmpty(v string) (string, error) {
+	if v == "" {
+		return "", errors.New("empty (leave it out for the default)")
+	}
+	return v, nil
 }
 
 // skipFlag reads a check switch ("true" keeps the check, "false" skips it).

@@ -64,6 +64,8 @@ else
 fi
 echo "target: $TENANTLAKE_TARGET"
 
+# Only tenantlake read creates a lake; tenants, below, runs before the first read.
+mkdir -p "$state/lake"
 export TENANTLAKE_LAKE="file://$state/lake"
 export TENANTLAKE_REGISTRY="$state/tenants.yaml"
 export TENANTLAKE_TARGET

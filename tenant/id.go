@@ -4,11 +4,19 @@
 //
 // Every tenant id is checked by ValidateID before it reaches a lake path, a
 // dataset or schema name, a Pub/Sub attribute or SQL.
+//
+// No error or output may hold a password or a secret's content. This
+// package is the one place that decides how: Redact hides the password of
+// any connection string or URL, parsed or not; ParseConfig and ParseURL
+// parse one with errors that hold no part of it; Tenant.ConnConfig names
+// an env: or file: reference, never what it holds.
 package tenant
 
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // MaxIDLength is the longest tenant id accepted. It keeps derived names (a
@@ -21,24 +29,43 @@ var ErrInvalidID = errors.New("invalid tenant id")
 
 // ValidateID reports whether id is a valid tenant id: a lower-case ASCII letter
 // first, then lower-case ASCII letters, digits or '_', at most MaxIDLength
-// characters. The error wraps ErrInvalidID and quotes the id with %q, so
-// control characters and look-alike Unicode are visible in logs.
+// characters. The error wraps ErrInvalidID, quotes the id with %+q (ASCII
+// only, so control characters and look-alike Unicode show as escapes such
+// as \u0430) and gives the first reason it fails, naming an offending
+// character by its code point and its position in characters, counted from
+// 1:
+//
+//	invalid tenant id "acme\u200b": character U+200B at position 5 is not one of a-z, 0-9 or _
 func ValidateID(id string) error {
-	switch {
-	case id == "":
+	if id == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidID)
-	case len(id) > MaxIDLength:
-		return fmt.Errorf("%w %.80q: longer than %d characters", ErrInvalidID, id, MaxIDLength)
-	case id[0] < 'a' || id[0] > 'z':
-		return fmt.Errorf("%w %q: must start with a lower-case letter a-z", ErrInvalidID, id)
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return fmt.Errorf("%w %q: character %q at byte %d is not one of a-z, 0-9 or _", ErrInvalidID, id, c, i)
+	pos := 0
+	for i, r := range id {
+		pos++
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(id[i:], string(utf8.RuneError)):
+			return fmt.Errorf("%w %+.80q: byte 0x%02X at position %d is not UTF-8", ErrInvalidID, id, id[i], pos)
+		case pos == 1 && (r < 'a' || r > 'z'):
+			return fmt.Errorf("%w %+.80q: must start with a lower-case letter a-z, not %s", ErrInvalidID, id, describeRune(r))
+		case !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_'):
+			return fmt.Errorf("%w %+.80q: character %s at position %d is not one of a-z, 0-9 or _", ErrInvalidID, id, describeRune(r), pos)
 		}
 	}
+	// Every character is ASCII now: bytes are characters.
+	if len(id) > MaxIDLength {
+		return fmt.Errorf("%w %+.80q: %d characters, longer than %d", ErrInvalidID, id, len(id), MaxIDLength)
+	}
 	return nil
+}
+
+// describeRune names r by its code point, with the character itself when it
+// is printable ASCII: "U+200B", "'-' (U+002D)".
+func describeRune(r rune) string {
+	if r > ' ' && r < utf8.RuneSelf && r != 0x7f {
+		return fmt.Sprintf("%q (U+%04X)", r, r)
+	}
+	return fmt.Sprintf("U+%04X", r)
 }
 
 // ErrNotFound: no tenant with that id in the registry.

@@ -52,7 +52,9 @@ type Registry interface {
 	// List returns every tenant, active or not, sorted by id.
 	List(ctx context.Context) ([]Tenant, error)
 	// Get returns one tenant; the error wraps ErrNotFound if there is none,
-	// and ErrInvalidID if id is not a valid tenant id.
+	// and ErrInvalidID if id is not a valid tenant id (the error is then
+	// ValidateID's: id is at fault, not the registry) or if the registry
+	// holds an invalid entry: Get checks the whole registry as List does.
 	Get(ctx context.Context, id string) (Tenant, error)
 }
 
@@ -75,8 +77,9 @@ type Registry interface {
 //
 // Every tenant id is checked with ValidateID, ids must be unique and patterns
 // well formed; a registry breaking any of these fails to open (YAML) or to
-// list (PostgreSQL) with an error naming the tenant. Errors never hold a
-// password: a URL in an error is Redact'ed.
+// list or get (PostgreSQL) with an error naming the tenant. Errors never
+// hold a password: a URL in an error is Redact'ed, and one that does not
+// parse is reported without pgx's or net/url's text (see ParseConfig).
 func OpenRegistry(ctx context.Context, ref string) (Registry, error) {
 	switch {
 	case ref == "":
@@ -107,4 +110,15 @@ func checkTenants(src string, ts []Tenant) error {
 	}
 	sort.Slice(ts, func(i, j int) bool { return ts[i].ID < ts[j].ID })
 	return nil
+}
+
+// get is Get of a registry whose tenants ts have passed checkTenants. src
+// names the registry in errors.
+func get(src string, ts []Tenant, id string) (Tenant, error) {
+	for _, t := range ts {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return Tenant{}, fmt.Errorf("tenant registry %s: tenant %s: %w", src, id, ErrNotFound)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 
@@ -29,8 +30,15 @@ type yamlTenant struct {
 }
 
 func openFileRegistry(path string) (*fileRegistry, error) {
+	// A connection string given as a registry by mistake (a misspelled
+	// postgres:// scheme) is a file name here: never show its password.
+	name := Redact(path)
 	data, err := os.ReadFile(path)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = &fs.PathError{Op: pe.Op, Path: name, Err: pe.Err}
+		}
 		return nil, fmt.Errorf("tenant registry: %w", err)
 	}
 	var doc struct {
@@ -41,16 +49,16 @@ func openFileRegistry(path string) (*fileRegistry, error) {
 	// yaml.v3 quotes at most 7 characters of a value in its errors, so a
 	// password cannot leak through them.
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("tenant registry %s: %w", path, err)
+		return nil, fmt.Errorf("tenant registry %s: %w", name, err)
 	}
 	ts := make([]Tenant, len(doc.Tenants))
 	for i, y := range doc.Tenants {
 		ts[i] = Tenant{ID: y.ID, Connection: y.Connection, Active: y.Active == nil || *y.Active, Include: y.Include, Exclude: y.Exclude}
 	}
-	if err := checkTenants(path, ts); err != nil {
+	if err := checkTenants(name, ts); err != nil {
 		return nil, err
 	}
-	return &fileRegistry{path: path, tenants: ts}, nil
+	return &fileRegistry{path: name, tenants: ts}, nil
 }
 
 func (r *fileRegistry) List(ctx context.Context) ([]Tenant, error) {
@@ -59,12 +67,7 @@ func (r *fileRegistry) List(ctx context.Context) ([]Tenant, error) {
 
 func (r *fileRegistry) Get(ctx context.Context, id string) (Tenant, error) {
 	if err := ValidateID(id); err != nil {
-		return Tenant{}, fmt.Errorf("tenant registry %s: %w", r.path, err)
+		return Tenant{}, err
 	}
-	for _, t := range r.tenants {
-		if t.ID == id {
-			return t, nil
-		}
-	}
-	return Tenant{}, fmt.Errorf("tenant registry %s: tenant %s: %w", r.path, id, ErrNotFound)
+	return get(r.path, r.tenants, id)
 }

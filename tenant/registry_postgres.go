@@ -10,14 +10,19 @@ import (
 // pgRegistry reads the tenant_registry table on every call, so changes to the
 // table apply without a restart. It holds no connection between calls.
 type pgRegistry struct {
-	url      string
+	cfg      *pgx.ConnConfig
 	redacted string
 }
 
 const registryQuery = `SELECT tenant_id, connection, is_active, include, exclude FROM tenant_registry`
 
 func openPostgresRegistry(ctx context.Context, url string) (*pgRegistry, error) {
-	r := &pgRegistry{url: url, redacted: Redact(url)}
+	r := &pgRegistry{redacted: Redact(url)}
+	cfg, err := ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("tenant registry %s: %w", r.redacted, err)
+	}
+	r.cfg = cfg
 	// Fail now, not at the first List, if the database or table is missing.
 	if _, err := r.query(ctx, " WHERE false"); err != nil {
 		return nil, err
@@ -28,7 +33,7 @@ func openPostgresRegistry(ctx context.Context, url string) (*pgRegistry, error) 
 // query runs registryQuery with the given suffix and returns the rows,
 // unchecked.
 func (r *pgRegistry) query(ctx context.Context, suffix string, args ...any) (_ []Tenant, err error) {
-	conn, err := pgx.Connect(ctx, r.url)
+	conn, err := pgx.ConnectConfig(ctx, r.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("tenant registry %s: connect: %w", r.redacted, err)
 	}
@@ -78,19 +83,15 @@ func (r *pgRegistry) List(ctx context.Context) ([]Tenant, error) {
 	return ts, nil
 }
 
+// Get reads the whole table and checks it as List does, so a bad entry
+// fails every lookup, not only List.
 func (r *pgRegistry) Get(ctx context.Context, id string) (Tenant, error) {
 	if err := ValidateID(id); err != nil {
-		return Tenant{}, fmt.Errorf("tenant registry %s: %w", r.redacted, err)
+		return Tenant{}, err
 	}
-	ts, err := r.query(ctx, " WHERE tenant_id = $1", id)
+	ts, err := r.List(ctx)
 	if err != nil {
 		return Tenant{}, err
 	}
-	if len(ts) == 0 {
-		return Tenant{}, fmt.Errorf("tenant registry %s: tenant %s: %w", r.redacted, id, ErrNotFound)
-	}
-	if err := checkTenants(r.redacted, ts); err != nil {
-		return Tenant{}, err
-	}
-	return ts[0], nil
+	return get(r.redacted, ts, id)
 }

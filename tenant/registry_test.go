@@ -87,7 +87,7 @@ func TestFileRegistryRejects(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, mention string }{
 		"bad id":        {"tenants:\n  - tenant_id: Acme\n    " + conn, `"Acme"`},
 		"path id":       {"tenants:\n  - tenant_id: ../etc\n    " + conn, `"../etc"`},
-		"unicode id":    {"tenants:\n  - tenant_id: аcme\n    " + conn, `"аcme"`},
+		"unicode id":    {"tenants:\n  - tenant_id: аcme\n    " + conn, `"\u0430cme": must start with a lower-case letter a-z, not U+0430`},
 		"empty id":      {"tenants:\n  - " + conn, "entry 1"},
 		"duplicate":     {"tenants:\n  - tenant_id: acme\n    " + conn + "  - tenant_id: acme\n    " + conn, "acme is listed more than once"},
 		"bad pattern":   {"tenants:\n  - tenant_id: acme\n    " + conn + "    include: ['public.[']\n", `"public.["`},
@@ -113,6 +113,14 @@ func TestFileRegistryRejects(t *testing.T) {
 	}
 	if _, err := OpenRegistry(context.Background(), ""); err == nil {
 		t.Error("empty ref: no error")
+	}
+	// A connection string given as a registry by mistake is a file name
+	// that does not exist; its password is not shown.
+	for _, ref := range []string{"postgress://app:" + pwHead + pwTail + "@h/db", "host=h password=" + pwHead + pwTail} {
+		_, err := OpenRegistry(context.Background(), ref)
+		if !errors.Is(err, os.ErrNotExist) || len(leaks(err.Error())) > 0 || !strings.Contains(err.Error(), "xxxxx") {
+			t.Errorf("OpenRegistry(%q) = %v, want os.ErrNotExist naming the ref redacted", ref, err)
+		}
 	}
 }
 
@@ -169,7 +177,51 @@ func TestPostgresRegistryRejects(t *testing.T) {
 			if name == "bad id" && !errors.Is(err, ErrInvalidID) {
 				t.Errorf("error %q does not wrap ErrInvalidID", err)
 			}
+			// Get checks the whole registry too, as the YAML registry does:
+			// a lookup of a good tenant fails with the same error.
+			_, gerr := r.Get(ctx, "acme")
+			if gerr == nil || gerr.Error() != err.Error() {
+				t.Errorf("Get(acme) = %v, want List's error %v", gerr, err)
+			}
 		})
+	}
+}
+
+// TestRegistryGetBlamesTheID: Get with an invalid id says the id is invalid
+// and does not name the registry, which is not at fault.
+func TestRegistryGetBlamesTheID(t *testing.T) {
+	ctx := context.Background()
+	p := writeYAML(t, "tenants:\n  - tenant_id: acme\n    connection: env:X\n")
+	url := pgRegistryDB(t, [][]any{{"acme", "env:X", true, nil, nil}})
+	for _, ref := range []string{p, url} {
+		r, err := OpenRegistry(ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Get(ctx, "ACME")
+		want := `invalid tenant id "ACME": must start with a lower-case letter a-z, not 'A' (U+0041)`
+		if !errors.Is(err, ErrInvalidID) || err.Error() != want {
+			t.Errorf("registry %s: Get(ACME) = %v, want %q", Redact(ref), err, want)
+		}
+	}
+}
+
+// TestPostgresRegistryUnparsableURL: a registry URL that does not parse
+// fails without showing its password.
+func TestPostgresRegistryUnparsableURL(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://app:" + pwHead + pwTail + "@127.0.0.1:notaport/db",
+		"postgres://app:" + pwHead + "%zz" + pwTail + "@127.0.0.1/db",
+		"postgres://app:" + pwHead + pwTail + "@[::1/db",
+		"postgres://app:" + pwHead + "@" + pwTail + "@127.0.0.1/db",
+	} {
+		_, err := OpenRegistry(context.Background(), raw)
+		if !errors.Is(err, ErrBadConnString) || !strings.Contains(err.Error(), "tenant registry postgres://app:xxxxx@") {
+			t.Errorf("OpenRegistry(%q) = %v, want ErrBadConnString naming the registry redacted", raw, err)
+		}
+		if err != nil && len(leaks(err.Error())) > 0 {
+			t.Errorf("OpenRegistry(%q): error %q shows the password", raw, err)
+		}
 	}
 }
 

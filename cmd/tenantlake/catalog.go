@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tenantlake/tenantlake/lake"
-	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // snapshotSummary is one line of `tenantlake snapshots`.
@@ -54,7 +53,7 @@ Parts of a read that never committed are not listed: they are not snapshots.`,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		t := snapshotsFlags.tenant
-		if err := tenant.ValidateID(t); err != nil {
+		if err := checkTenantFlag(t); err != nil {
 			return fmt.Errorf("snapshots: %w", err)
 		}
 		return withLake(ctx, func(l *lake.Lake) error { return listSnapshots(cmd, l, t) })
@@ -115,7 +114,7 @@ snapshot is shown. --json prints the whole manifest.`,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		f := showFlags
-		if err := tenant.ValidateID(f.tenant); err != nil {
+		if err := checkTenantFlag(f.tenant); err != nil {
 			return fmt.Errorf("show: %w", err)
 		}
 		return withLake(ctx, func(l *lake.Lake) error { return show(cmd, l, f.tenant, f.snapshot, f.at, f.columns) })
@@ -253,10 +252,20 @@ func init() {
 	root.AddCommand(showCmd)
 }
 
-// withLake opens the lake named by --lake, runs fn and closes the lake,
-// returning the first error.
+// withLake opens the lake named by --lake, which must exist, runs fn and
+// closes the lake, returning the first error.
 func withLake(ctx context.Context, fn func(*lake.Lake) error) error {
-	l, err := openLake(ctx)
+	return runWithLake(ctx, false, fn)
+}
+
+// withNewLake is withLake for a command that writes snapshots: a missing
+// file:// lake is created.
+func withNewLake(ctx context.Context, fn func(*lake.Lake) error) error {
+	return runWithLake(ctx, true, fn)
+}
+
+func runWithLake(ctx context.Context, create bool, fn func(*lake.Lake) error) error {
+	l, err := openLake(ctx, create)
 	if err != nil {
 		return err
 	}

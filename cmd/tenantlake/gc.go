@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tenantlake/tenantlake/lake"
-	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // days is a duration flag that also accepts whole days: "30d", "36h", "90m".
@@ -69,7 +68,7 @@ would be deleted and deletes nothing.`,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := gcFlags
 		if f.tenant != "" {
-			if err := tenant.ValidateID(f.tenant); err != nil {
+			if err := checkTenantFlag(f.tenant); err != nil {
 				return fmt.Errorf("gc: %w", err)
 			}
 		}

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/tenantlake/tenantlake/lake"
-	"github.com/tenantlake/tenantlake/tenant"
+	"github.com/tenantlake/tenantlake/ops"
 	"github.com/tenantlake/tenantlake/writers"
-	bqwriter "github.com/tenantlake/tenantlake/writers/bigquery"
-	"github.com/tenantlake/tenantlake/writers/postgres"
 )
 
 var loadFlags struct {
@@ -93,7 +89,7 @@ func init() {
 func runLoad(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	f := loadFlags
-	if err := tenant.ValidateID(f.tenant); err != nil {
+	if err := checkTenantFlag(f.tenant); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	if f.target == "" {
@@ -107,7 +103,7 @@ func runLoad(cmd *cobra.Command, _ []string) error {
 		}
 	}
 	return withLake(ctx, func(lk *lake.Lake) error {
-		w, err := openTarget(ctx, f.target)
+		w, err := ops.OpenTarget(ctx, f.target)
 		if err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
@@ -160,68 +156,6 @@ func resolveSnapshot(ctx context.Context, lk *lake.Lake, tenantID, id, at string
 		return s.SnapshotID, nil
 	}
 	return "", errors.New("give one of --snapshot, --at or --latest")
-}
-
-// openTarget opens the write strategy for a target URL, by scheme. Each
-// write strategy is one case here.
-func openTarget(ctx context.Context, target string) (writers.Writer, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, fmt.Errorf("target URL: %w", err)
-	}
-	switch u.Scheme {
-	case "postgres", "postgresql":
-		return openPostgresTarget(ctx, u)
-	case "bigquery":
-		return bqwriter.Open(ctx, target) // parameters: writers/bigquery.ConfigFromURL
-	}
-	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", u.Redacted(), u.Scheme)
-}
-
-// openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
-// the query are documented in load's help and removed before connecting.
-// A bad or repeated option is refused, naming it, before anything is
-// written (postgres.New checks the names and templates).
-func openPostgresTarget(ctx context.Context, u *url.URL) (writers.Writer, error) {
-	cfg := postgres.Config{}
-	q := u.Query()
-	for key, set := range map[string]func(string) error{
-		"profile_check":      func(v string) (err error) { cfg.SkipProfile, err = skipFlag(v); return },
-		"schema_check":       func(v string) (err error) { cfg.SkipSchema, err = skipFlag(v); return },
-		"schema_template":    func(v string) (err error) { cfg.SchemaTemplate, err = nonEmpty(v); return },
-		"staging_template":   func(v string) (err error) { cfg.StagingTemplate, err = nonEmpty(v); return },
-		"all_tenants_schema": func(v string) (err error) { cfg.AllTenantsSchema, err = nonEmpty(v); return },
-		"name":               func(v string) (err error) { cfg.Name, err = nonEmpty(v); return },
-	} {
-		if !q.Has(key) {
-			continue
-		}
-		if n := len(q[key]); n > 1 {
-			return nil, fmt.Errorf("target %s: option %s given %d times", u.Redacted(), key, n)
-		}
-		if err := set(q.Get(key)); err != nil {
-			return nil, fmt.Errorf("target %s: option %s: %w", u.Redacted(), key, err)
-		}
-		q.Del(key)
-	}
-	conn := *u
-	conn.RawQuery = q.Encode()
-	cfg.URL = conn.String()
-	return postgres.New(ctx, cfg)
-}
-
-// nonEmpty refuses an option given empty (which would mean the default).
-func nonEmpty(v string) (string, error) {
-	if v == "" {
-		return "", errors.New("empty (leave it out for the default)")
-	}
-	return v, nil
-}
-
-// skipFlag reads a check switch ("true" keeps the check, "false" skips it).
-func skipFlag(v string) (bool, error) {
-	on, err := strconv.ParseBool(v)
-	return !on, err
 }
 
 // printOutcome prints a load's outcome: JSON with --json, else a summary and

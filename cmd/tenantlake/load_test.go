@@ -17,8 +17,6 @@ import (
 	"github.com/tenantlake/tenantlake/writers/writertest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 // TestLoad reads a tenant twice with the real reader, then loads with the
 // command: latest, again (already-live), at the first snapshot's time
 // (replay), and the latest once more with the default reason.

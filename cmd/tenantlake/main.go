@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +18,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,13 +47,40 @@ environment variables TENANTLAKE_LAKE and TENANTLAKE_REGISTRY.`,
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
-	PersistentPreRun: func(cmd *cobra.Command, args []string) {
+	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+		if err := checkNoEmptyFlags(cmd); err != nil {
+			return err
+		}
 		level := slog.LevelInfo
 		if g.verbose {
 			level = slog.LevelDebug
 		}
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+		return nil
 	},
+}
+
+// checkNoEmptyFlags fails when a string flag is given with an empty value
+// (--at "", --tenant ""): an empty value is a mistake (an unset shell
+// variable, say), never a way to ask for the default.
+func checkNoEmptyFlags(cmd *cobra.Command) error {
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err == nil && f.Changed && f.Value.Type() == "string" && f.Value.String() == "" {
+			err = fmt.Errorf("--%s: empty value: give a value or leave the flag out", f.Name)
+		}
+	})
+	return err
+}
+
+// checkTenantFlag validates the value of a --tenant flag. Its error names
+// the flag, so that a bad value is not blamed on the registry or the lake,
+// and wraps tenant.ErrInvalidID.
+func checkTenantFlag(id string) error {
+	if err := tenant.ValidateID(id); err != nil {
+		return fmt.Errorf("--tenant: %w", err)
+	}
+	return nil
 }
 
 func init() {
@@ -68,9 +98,18 @@ func envOr(name, def string) string {
 	return def
 }
 
-// openLake opens the lake named by --lake.
-func openLake(ctx context.Context) (*lake.Lake, error) {
-	return lake.Open(ctx, g.lake)
+// openLake opens the lake named by --lake. Only a command that writes
+// snapshots (read) passes create: every other one refuses a missing
+// file:// lake rather than create an empty one at a mistyped path.
+func openLake(ctx context.Context, create bool) (*lake.Lake, error) {
+	if create {
+		return lake.Open(ctx, g.lake)
+	}
+	l, err := lake.OpenExisting(ctx, g.lake)
+	if errors.Is(err, lake.ErrNotFound) {
+		return nil, fmt.Errorf("--lake: %w (only tenantlake read creates a lake)", err)
+	}
+	return l, err
 }
 
 // printJSON writes v as indented JSON to w.

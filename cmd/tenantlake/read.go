@@ -95,6 +95,11 @@ func runRead(cmd *cobra.Command, _ []string) error {
 	if readFlags.lockTimeout < time.Millisecond {
 		return fmt.Errorf("read: --lock-timeout %s: must be at least 1ms", readFlags.lockTimeout)
 	}
+	if !readFlags.all {
+		if err := checkTenantFlag(readFlags.tenant); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+	}
 	reg, err := openRegistry(ctx)
 	if err != nil {
 		return err
@@ -133,7 +138,7 @@ func runRead(cmd *cobra.Command, _ []string) error {
 		ToolVersion: version,
 	})
 	results := make([]readResult, len(tenants))
-	err = withLake(ctx, func(lk *lake.Lake) error {
+	err = withNewLake(ctx, func(lk *lake.Lake) error {
 		sem := make(chan struct{}, readFlags.parallel)
 		var wg sync.WaitGroup
 		for i, t := range tenants {

@@ -144,13 +144,10 @@ SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_
 
 // connect opens one connection to the tenant's database.
 func (r *Reader) connect(ctx context.Context, t tenant.Tenant) (*pgx.Conn, error) {
-	dsn, err := t.ResolveConnection()
+	// ConnConfig's errors never hold a password or a secret file's content.
+	cfg, err := t.ConnConfig()
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("connection string %s: %w", tenant.Redact(dsn), err)
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "tenantlake"

@@ -202,6 +202,14 @@ func TestConfigFromURL(t *testing.T) {
 	if _, err := Open(context.Background(), "bigquery://p?stream_format=csv"); err == nil {
 		t.Error("stream_format=csv accepted")
 	}
+	// A URL that does not parse is named redacted, and net/url's error,
+	// which quotes the URL, is not passed on.
+	for _, bad := range []string{"bigquery://u:S3cretPW@p:notaport", "bigquery://u:S3cret%zzPW@p", "bigquery://u:S3cretPW@[::1", "bigquery://u:S3cretPW@p?nope=1"} {
+		_, err := ConfigFromURL(bad)
+		if err == nil || strings.Contains(err.Error(), "S3cret") || !strings.Contains(err.Error(), "u:xxxxx@") {
+			t.Errorf("ConfigFromURL(%q) = %v, want an error naming the URL redacted", bad, err)
+		}
+	}
 }
 
 func TestRetryable(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/api/option"
+
+	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // ConfigFromURL parses a target URL:
@@ -25,17 +27,19 @@ import (
 // credentials come from the environment (Application Default Credentials),
 // never from the URL.
 func ConfigFromURL(raw string) (Config, error) {
-	u, err := url.Parse(raw)
+	// Errors name the URL redacted: it should carry no password, but may.
+	name := tenant.Redact(raw)
+	u, err := tenant.ParseURL(raw)
 	if err != nil {
-		return Config{}, fmt.Errorf("bigquery target %q: %w", raw, err)
+		return Config{}, fmt.Errorf("bigquery target %q: %w", name, err)
 	}
 	if u.Scheme != "bigquery" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") {
-		return Config{}, fmt.Errorf("bigquery target %q: want bigquery://PROJECT?parameters", raw)
+		return Config{}, fmt.Errorf("bigquery target %q: want bigquery://PROJECT?parameters", name)
 	}
 	cfg := Config{Project: u.Host}
 	for k, vs := range u.Query() {
 		if len(vs) > 1 {
-			return Config{}, fmt.Errorf("bigquery target %q: option %s given %d times", raw, k, len(vs))
+			return Config{}, fmt.Errorf("bigquery target %q: option %s given %d times", name, k, len(vs))
 		}
 		v := vs[0]
 		switch k {
@@ -58,7 +62,7 @@ func ConfigFromURL(raw string) (Config, error) {
 		case "profile_check", "schema_check":
 			on, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("bigquery target %q: %s=%q: %w", raw, k, v, err)
+				return Config{}, fmt.Errorf("bigquery target %q: %s=%q: %w", name, k, v, err)
 			}
 			if k == "profile_check" {
 				cfg.SkipProfiles = !on
@@ -70,17 +74,17 @@ func ConfigFromURL(raw string) (Config, error) {
 			for _, kv := range strings.Split(v, ",") {
 				lk, lv, ok := strings.Cut(kv, ":")
 				if !ok || lk == "" {
-					return Config{}, fmt.Errorf("bigquery target %q: label %q: want key:value", raw, kv)
+					return Config{}, fmt.Errorf("bigquery target %q: label %q: want key:value", name, kv)
 				}
 				cfg.Labels[lk] = lv
 			}
 		case "endpoint":
 			if e, err := url.Parse(v); err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return Config{}, fmt.Errorf("bigquery target %q: option endpoint=%s: want http://host:port or https://host:port", raw, v)
+				return Config{}, fmt.Errorf("bigquery target %q: option endpoint=%s: want http://host:port or https://host:port", name, v)
 			}
 			cfg.ClientOptions = append(cfg.ClientOptions, option.WithEndpoint(v), option.WithoutAuthentication())
 		default:
-			return Config{}, fmt.Errorf("bigquery target %q: unknown parameter %q", raw, k)
+			return Config{}, fmt.Errorf("bigquery target %q: unknown parameter %q", name, k)
 		}
 	}
 	return cfg, nil
