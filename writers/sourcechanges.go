@@ -1,6 +1,8 @@
 package writers
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tenantlake/tenantlake/lake"
@@ -41,4 +43,22 @@ func SourceChanges(prev, next *lake.Manifest) []string {
 		}
 	}
 	return out
+}
+
+// NoteSourceChanges sets out.SourceChanges to SourceChanges from the
+// manifest of the snapshot live before the load (out.PreviousLive) to next.
+// A previous manifest that retention deleted leaves nothing to compare.
+func NoteSourceChanges(ctx context.Context, lk *lake.Lake, out *Outcome, next *lake.Manifest) error {
+	if out.PreviousLive == "" || out.PreviousLive == next.SnapshotID {
+		return nil
+	}
+	prev, err := lk.Manifest(ctx, next.Tenant, out.PreviousLive)
+	if errors.Is(err, lake.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("previous live snapshot's manifest: %w", err)
+	}
+	out.SourceChanges = SourceChanges(prev, next)
+	return nil
 }

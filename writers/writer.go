@@ -63,8 +63,12 @@ type Outcome struct {
 	PreviousLive string        `json:"previous_live,omitempty"` // the live snapshot before this load
 	Live         string        `json:"live,omitempty"`          // the live snapshot after this load
 	Tables       []TableResult `json:"tables"`
-	StartedAt    time.Time     `json:"started_at"`
-	FinishedAt   time.Time     `json:"finished_at"`
+	// SourceChanges lists the destination tables and columns that hold
+	// another source table or column than in the snapshot live before
+	// (writers.SourceChanges): analysts' queries may mean something else now.
+	SourceChanges []string  `json:"source_changes,omitempty"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
 }
 
 // TableResult is one table's part of an Outcome.

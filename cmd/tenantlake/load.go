@@ -176,6 +176,9 @@ func printOutcome(w io.Writer, out *writers.Outcome) error {
 	if out.Message != "" {
 		fmt.Fprintf(w, "note: %s\n", out.Message)
 	}
+	for _, c := range out.SourceChanges {
+		fmt.Fprintf(w, "source changed: %s\n", c)
+	}
 	fmt.Fprintf(w, "load: %s in %s\n", out.LoadID, out.FinishedAt.Sub(out.StartedAt).Round(1e6))
 	if len(out.Tables) == 0 {
 		return nil

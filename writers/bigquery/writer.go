@@ -335,6 +335,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err != nil {
 		return err
 	}
+	if err := writers.NoteSourceChanges(ctx, lk, out, m); err != nil {
+		return err
+	}
 	tables, err := selectTables(m, req.Tables)
 	if err != nil {
 		return err

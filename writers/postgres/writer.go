@@ -463,6 +463,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err != nil {
 		return false, err
 	}
+	if err := writers.NoteSourceChanges(ctx, lk, out, m); err != nil {
+		return false, err
+	}
 
 	t0 := time.Now()
 	results, err := w.stage(ctx, conn, lk, m, stagingRef)
