@@ -4,10 +4,12 @@
 #
 #   1. a throwaway PostgreSQL (scripts/pg.sh) with sample tenant databases
 #      (scripts/sampledata) and an empty warehouse database;
-#   2. every tenant read into the lake (tenantlake read --all) and loaded into
-#      the PostgreSQL warehouse (tenantlake load --latest);
-#   3. source rows changed (sampledata --mutate), every tenant read and loaded again;
-#   4. one tenant replayed to its first snapshot by timestamp (tenantlake load --at);
+#   2. one event-driven cycle, `tenantlake run --once`: Schedule, read
+#      requests on an in-process Pub/Sub, Read, snapshot events, Load into the
+#      target, validation, live;
+#   3. source rows changed (sampledata --mutate), a second `run --once`;
+#   4. one tenant replayed to its first snapshot by timestamp, with a request
+#      to the Replay function of a running `tenantlake run`;
 #   5. per tenant: the live snapshot and its validation results (from the load
 #      ledger), and an example query across tenants.
 #
@@ -76,17 +78,15 @@ mapfile -t tenants < <("$bin" tenants --json | jq -r '.[].tenant_id')
 [[ ${#tenants[@]} -gt 0 ]] || { echo "demo: the registry lists no tenants" >&2; exit 1; }
 [[ " ${tenants[*]} " == *" $replay_tenant "* ]] || replay_tenant="${tenants[0]}"
 
-load_all() {
-  for t in "${tenants[@]}"; do
-    "$bin" load --tenant "$t" --latest
-    echo
-  done
+run_once() {
+  # One event-driven cycle: Schedule publishes a read request per tenant on
+  # the in-process Pub/Sub, the dispatcher pushes them to Read, each read
+  # publishes snapshot.committed, Load loads it into the target.
+  "$bin" run --once --listen 127.0.0.1:0 --target "$TENANTLAKE_TARGET" 2>>"$state/run.log"
 }
 
-step "read every tenant into the lake (tenantlake read --all)"
-"$bin" read --all
-step "load every tenant into the warehouse (tenantlake load --latest)"
-load_all
+step "one scheduled cycle: tenantlake run --once (logs in $state/run.log)"
+run_once
 
 # The time of the replay tenant's first snapshot, as RFC 3339.
 first_time="$("$bin" snapshots --tenant "$replay_tenant" --json | jq -r 'min_by(.snapshot_id).time')"
@@ -94,13 +94,22 @@ first_id="$("$bin" snapshots --tenant "$replay_tenant" --json | jq -r 'min_by(.s
 
 step "change source rows (scripts/sampledata --mutate)"
 go run ./scripts/sampledata --admin "$admin" --tenants 3 --seed 1 --mutate
-step "read every tenant again"
-"$bin" read --all
-step "load every tenant again"
-load_all
+step "a second cycle: tenantlake run --once"
+run_once
 
-step "replay $replay_tenant to its first snapshot by time: tenantlake load --tenant $replay_tenant --at $first_time"
-"$bin" load --tenant "$replay_tenant" --at "$first_time"
+step "replay $replay_tenant as of $first_time over HTTP (the Replay function of tenantlake run)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$bin" run --listen "127.0.0.1:$port" --schedule "0 0 1 1 *" --target "$TENANTLAKE_TARGET" 2>>"$state/run.log" &
+run_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/Snapshots?tenant=$replay_tenant" >/dev/null 2>&1 && break; sleep 0.1; done
+body="{\"tenant\":\"$replay_tenant\",\"at\":\"$first_time\"}"
+echo "curl -X POST http://127.0.0.1:$port/Replay -d '$body'"
+curl -fsS -X POST "http://127.0.0.1:$port/Replay" -H 'Content-Type: application/json' -d "$body" | jq -c '{snapshot_id, targets, tables: (.tables | length), request_id}'
+for _ in $(seq 300); do
+  [[ "$(cat "$state/lake/tenant=$replay_tenant/_loads/target=$target/"*.json | jq -rs 'map(select(.reason == "replay")) | last | .outcome // empty')" == loaded ]] && break
+  sleep 0.1
+done
+kill "$run_pid"; wait "$run_pid" 2>/dev/null || true
 
 # The newest record of tenant $1's load ledger in the lake (the target's name
 # is the writer's default: postgres or bigquery).
@@ -151,4 +160,4 @@ GROUP BY 1, 2 ORDER BY 1, 2;"
 fi
 
 echo
-echo "Demo complete: ${#tenants[@]} tenants read twice and loaded twice into $target; $replay_tenant replayed to $first_id."
+echo "Demo complete: ${#tenants[@]} tenants through two event-driven cycles into $target; $replay_tenant replayed to $first_id."

@@ -175,6 +175,13 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1`, schema)
 func live(t *testing.T, dsn string) map[string]string {
 	t.Helper()
 	conn := pgtest.Connect(t, dsn)
+	var exists bool
+	if err := conn.QueryRow(context.Background(), `SELECT to_regclass('tenantlake.live') IS NOT NULL`).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if !exists { // nothing loaded yet
+		return map[string]string{}
+	}
 	rows, err := conn.Query(context.Background(), `SELECT tenant, snapshot_id FROM tenantlake.live`)
 	if err != nil {
 		t.Fatal(err)
@@ -630,7 +637,7 @@ func TestServeWithEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plan struct {
-		SnapshotID string
+		SnapshotID string `json:"snapshot_id"`
 		Published  bool
 		Tables     []struct{ Rows int64 }
 	}
