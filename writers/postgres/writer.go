@@ -257,7 +257,14 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 		return nil, fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 	}
 	recorded, err := w.load(ctx, lk, req, out)
-	if err != nil {
+	if errors.Is(err, lake.ErrCorrupt) {
+		// A part differs from its manifest: like a failed validation,
+		// nothing is promoted and the live schema stays as it was (the
+		// staging transaction rolled back).
+		out.Outcome, out.Live = writers.OutcomeQuarantined, out.PreviousLive
+		out.Message = "a part does not match the manifest, nothing promoted: " + err.Error()
+		err = nil
+	} else if err != nil {
 		err = fmt.Errorf("postgres writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 		out.Outcome, out.Message, out.Live = writers.OutcomeFailed, err.Error(), out.PreviousLive
 	}
