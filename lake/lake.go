@@ -445,6 +445,28 @@ func (l *Lake) NewSnapshot(ctx context.Context, tenant, id string) (*Snapshot, e
 	return s, nil
 }
 
+// claimAttempts bounds how many milliseconds ClaimSnapshot tries.
+const claimAttempts = 1000
+
+// ClaimSnapshot is NewSnapshot for a read whose source transaction started
+// at start: it claims SnapshotID(start), or, when another read of the tenant
+// took that id (ErrExists), the next free millisecond after it, so two reads
+// that start in the same millisecond both get a snapshot. The id it got is
+// the Snapshot's ID. Other errors are NewSnapshot's; after 1000 taken
+// milliseconds it gives up with ErrExists.
+func (l *Lake) ClaimSnapshot(ctx context.Context, tenant string, start time.Time) (*Snapshot, error) {
+	t := start.UTC().Truncate(time.Millisecond)
+	var err error
+	for range claimAttempts {
+		var s *Snapshot
+		if s, err = l.NewSnapshot(ctx, tenant, SnapshotID(t)); !errors.Is(err, ErrExists) {
+			return s, err
+		}
+		t = t.Add(time.Millisecond)
+	}
+	return nil, err
+}
+
 // checkAge fails with ErrExpired once the snapshot's id is MaxReadDuration
 // old by the lake's clock.
 func (s *Snapshot) checkAge(op string) error {

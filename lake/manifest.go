@@ -20,7 +20,7 @@ type Manifest struct {
 	Tenant        string    `json:"tenant"`
 	SnapshotID    string    `json:"snapshot_id"`
 	Source        Source    `json:"source"`
-	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms)
+	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms, unless another read took that ms: then the id is the next free one)
 	CommittedAt   time.Time `json:"committed_at"` // when the manifest was written
 	ToolVersion   string    `json:"tool_version"`
 	Tables        []Table   `json:"tables"`

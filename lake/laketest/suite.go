@@ -48,6 +48,7 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"TamperedPartsAreCorrupt", testTamperedParts},
 		{"CheckStored", testCheckStored},
 		{"ReadsAndSweepsRace", testReadsAndSweepsRace},
+		{"ClaimSnapshotTakesNextMillisecond", testClaimSnapshot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1129,6 +1130,38 @@ func testCheckStored(t *testing.T, f Fixture) {
 	gone := good
 	gone.Path = lake.PartKey("acme", id2, tables[0], 9)
 	wantErr(t, "CheckStored of a missing part", f.Lake.CheckStored(ctx, gone), lake.ErrNotFound)
+}
+
+// testClaimSnapshot: two reads that start in the same millisecond get two
+// snapshots, the second the next free millisecond; neither writes into the
+// other's.
+func testClaimSnapshot(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	start, _ := lake.ParseSnapshotID(id2)
+	lk := f.Lake.WithClock(func() time.Time { return start.Add(time.Second) })
+	first, err := lk.ClaimSnapshot(ctx, "acme", start.Add(400*time.Microsecond))
+	if err != nil || first.ID() != id2 {
+		t.Fatalf("first ClaimSnapshot: %v, %v; want %s", first, err, id2)
+	}
+	_, err = lk.NewSnapshot(ctx, "acme", id2)
+	wantErr(t, "NewSnapshot of the same id", err, lake.ErrExists)
+	second, err := f.Other(t).WithClock(func() time.Time { return start.Add(time.Second) }).ClaimSnapshot(ctx, "acme", start)
+	next := lake.SnapshotID(start.Add(time.Millisecond))
+	if err != nil || second.ID() != next {
+		t.Fatalf("second ClaimSnapshot in the same millisecond: %v, %v; want %s", second, err, next)
+	}
+	m1 := writeTables(t, first, "acme", id2, tables[:1])
+	m2 := writeTables(t, second, "acme", next, tables[:1])
+	for _, c := range []struct {
+		s *lake.Snapshot
+		m *lake.Manifest
+	}{{first, m1}, {second, m2}} {
+		if err := c.s.Commit(ctx, c.m); err != nil {
+			t.Fatal(err)
+		}
+		verifyAll(t, f.Lake, c.m)
+	}
+	equal(t, "Snapshots", snapshotIDs(t, f.Lake, "acme"), []string{next, id2})
 }
 
 // testReadsAndSweepsRace runs many reads (claim, several parts over two

@@ -189,10 +189,14 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 			return nil, fmt.Errorf("snapshot %s: lock tables: %w", id, err)
 		}
 	}
-	snap, err := lk.NewSnapshot(ctx, t.ID, id)
+	// Another read of the tenant may have taken this millisecond: the
+	// snapshot then gets the next free one.
+	snap, err := lk.ClaimSnapshot(ctx, t.ID, started)
 	if err != nil {
 		return nil, err
 	}
+	id = snap.ID()
+	m.SnapshotID = id
 	if err := r.readTables(ctx, t, snap, exported, tables); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)
 	}
