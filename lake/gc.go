@@ -88,16 +88,9 @@ func (l *Lake) GC(ctx context.Context, tenant string, p Policy, now time.Time) (
 	if err := validTenant(tenant); err != nil {
 		return nil, fmt.Errorf("lake: gc: %w", err)
 	}
-	if p.KeepLast < 0 || p.KeepWithin < 0 {
-		return nil, fmt.Errorf("lake: gc of %s: %w: negative retention", tenant, ErrInvalid)
-	}
-	grace := p.OrphanGrace
-	if grace == 0 {
-		grace = DefaultOrphanGrace
-	}
-	if grace < MinOrphanGrace {
-		return nil, fmt.Errorf("lake: gc of %s: %w: orphan grace %s is below the minimum of %s (lake.MinOrphanGrace): a read may take up to %s to commit",
-			tenant, ErrInvalid, grace, MinOrphanGrace, MaxReadDuration)
+	grace, err := p.grace()
+	if err != nil {
+		return nil, fmt.Errorf("lake: gc of %s: %w", tenant, err)
 	}
 	live, err := l.liveInTargets(ctx, tenant)
 	if err != nil {
@@ -212,6 +205,22 @@ func (l *Lake) seal(ctx context.Context, tenant, id string, dry bool) (leave boo
 	return attrs.Size > 0, nil
 }
 
+// grace checks p and returns its orphan grace.
+func (p Policy) grace() (time.Duration, error) {
+	if p.KeepLast < 0 || p.KeepWithin < 0 {
+		return 0, fmt.Errorf("%w: negative retention", ErrInvalid)
+	}
+	g := p.OrphanGrace
+	if g == 0 {
+		g = DefaultOrphanGrace
+	}
+	if g < MinOrphanGrace {
+		return 0, fmt.Errorf("%w: orphan grace %s is below the minimum of %s (lake.MinOrphanGrace): a read may take up to %s to commit",
+			ErrInvalid, g, MinOrphanGrace, MaxReadDuration)
+	}
+	return g, nil
+}
+
 // ledgerRecord is what GC reads of a load record: the fields of
 // writers.Outcome that say what is live.
 type ledgerRecord struct {
@@ -260,6 +269,9 @@ func (l *Lake) liveInTargets(ctx context.Context, tenant string) (map[string][]s
 // tenants whose only snapshots are orphans are swept too. It stops at the
 // first error, returning the reports made so far.
 func (l *Lake) GCAll(ctx context.Context, p Policy, now time.Time) ([]*GCReport, error) {
+	if _, err := p.grace(); err != nil {
+		return nil, fmt.Errorf("lake: gc: %w", err)
+	}
 	tenants, err := l.TenantFolders(ctx)
 	if err != nil {
 		return nil, err
