@@ -71,10 +71,9 @@ func (l *Lake) hasCommitted(ctx context.Context, tenant string) (bool, error) {
 		if validSnapshotID(id) != nil {
 			continue
 		}
-		key := ManifestKey(tenant, id)
-		ok, err := l.bucket.Exists(ctx, key)
+		ok, err := l.isCommitted(ctx, tenant, id)
 		if err != nil {
-			return false, wrap("check", key, err)
+			return false, err
 		}
 		if ok {
 			return true, nil
@@ -86,8 +85,44 @@ func (l *Lake) hasCommitted(ctx context.Context, tenant string) (bool, error) {
 // listDirs lists the names that follow prefix up to the next "/", for the
 // "folders" directly under prefix.
 func (l *Lake) listDirs(ctx context.Context, prefix string) ([]string, error) {
-	it := l.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
 	var out []string
+	err := l.list(ctx, &blob.ListOptions{Prefix: prefix, Delimiter: "/"}, func(obj *blob.ListObject) {
+		if obj.IsDir {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/"))
+		}
+	})
+	return out, err
+}
+
+// listAttempts bounds how often list starts over.
+const listAttempts = 5
+
+// list calls fn for every object that opts lists, after the listing
+// succeeded. A file:// bucket fails a listing when a file it has seen
+// vanishes before it can stat it (a writer's temporary file, linked into
+// place and removed at that moment, or an object GC deletes): list then
+// starts over, up to listAttempts times.
+func (l *Lake) list(ctx context.Context, opts *blob.ListOptions, fn func(*blob.ListObject)) error {
+	var objs []*blob.ListObject
+	var err error
+	for attempt := 1; ; attempt++ {
+		objs, err = l.listOnce(ctx, opts)
+		if err == nil || kind(err) != ErrNotFound || attempt == listAttempts || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		fn(o)
+	}
+	return nil
+}
+
+func (l *Lake) listOnce(ctx context.Context, opts *blob.ListOptions) ([]*blob.ListObject, error) {
+	it := l.bucket.List(opts)
+	var out []*blob.ListObject
 	for {
 		obj, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -96,39 +131,44 @@ func (l *Lake) listDirs(ctx context.Context, prefix string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if obj.IsDir {
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/"))
-		}
+		out = append(out, obj)
 	}
 }
 
+// isCommitted reports whether snapshot id of tenant has a manifest (not
+// GC's empty seal).
+func (l *Lake) isCommitted(ctx context.Context, tenant, id string) (bool, error) {
+	key := ManifestKey(tenant, id)
+	attrs, err := l.bucket.Attributes(ctx, key)
+	if kind(err) == ErrNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("check", key, err)
+	}
+	return attrs.Size > 0, nil
+}
+
 // snapshotObjects lists every object of every snapshot of tenant, grouped by
-// snapshot id, and whether each snapshot has a manifest.
+// snapshot id, and whether each snapshot has a manifest (an empty one is
+// GC's seal, not a commit).
 func (l *Lake) snapshotObjects(ctx context.Context, tenant string) (map[string][]*blob.ListObject, map[string]bool, error) {
 	prefix := tenantPrefix(tenant) + "snapshot="
-	it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
 	objs := map[string][]*blob.ListObject{}
 	committed := map[string]bool{}
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("lake: list snapshots of %s: %w", tenant, err)
-		}
+	err := l.list(ctx, &blob.ListOptions{Prefix: prefix}, func(obj *blob.ListObject) {
 		rest := strings.TrimPrefix(obj.Key, prefix)
 		id, name, ok := strings.Cut(rest, "/")
-		if !ok {
-			continue
-		}
-		if validSnapshotID(id) != nil {
-			continue
+		if !ok || validSnapshotID(id) != nil {
+			return
 		}
 		objs[id] = append(objs[id], obj)
-		if name == manifestName {
+		if name == manifestName && obj.Size > 0 {
 			committed[id] = true
 		}
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("lake: list snapshots of %s: %w", tenant, err)
 	}
 	return objs, committed, nil
 }
@@ -217,6 +257,9 @@ func (l *Lake) Manifest(ctx context.Context, tenant, snapshotID string) (*Manife
 	if err != nil {
 		return nil, err
 	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("lake: read manifest %q: %w: the snapshot never committed and GC has sealed it to sweep it", key, ErrNotFound)
+	}
 	m, err := decodeManifest(data)
 	if err != nil {
 		return nil, fmt.Errorf("lake: read manifest %q: %w", key, err)
@@ -294,19 +337,14 @@ func (l *Lake) Ledger(ctx context.Context, tenant, target string) ([]json.RawMes
 
 // ledger reads the ledger records whose keys start with prefix, by key.
 func (l *Lake) ledger(ctx context.Context, prefix string) ([]json.RawMessage, error) {
-	it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
 	var keys []string
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lake: read ledger %s: %w", prefix, err)
-		}
+	err := l.list(ctx, &blob.ListOptions{Prefix: prefix}, func(obj *blob.ListObject) {
 		if strings.HasSuffix(obj.Key, ledgerExt) { // not a crashed writer's temporary file
 			keys = append(keys, obj.Key)
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lake: read ledger %s: %w", prefix, err)
 	}
 	sort.Strings(keys)
 	out := make([]json.RawMessage, 0, len(keys))

@@ -18,7 +18,12 @@ var (
 	// malformed, or a manifest has a newer format version than this build
 	// reads. Nothing was written.
 	ErrInvalid = errors.New("invalid")
-	// ErrCorrupt: a part's size or SHA-256 differs from what its manifest
-	// records.
+	// ErrCorrupt: a part's size or checksum (SHA-256, or the CRC-32C GCS
+	// stores) differs from what its manifest records. Write strategies
+	// quarantine a load that meets it.
 	ErrCorrupt = errors.New("corrupt")
+	// ErrExpired: a snapshot id is MaxReadDuration old, so a read may no
+	// longer create or commit it (GC may sweep its parts from
+	// MinOrphanGrace on). Nothing was committed.
+	ErrExpired = errors.New("snapshot id expired")
 )

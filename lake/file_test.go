@@ -31,9 +31,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// committer waits for the file start to appear, then tries to commit each
-// manifest in the folder plans (in name order) under its own tool version
-// name, printing "won <snapshot id>" for each commit it wins.
+// committer waits for the file start to appear, then tries to claim (with
+// NewSnapshot), write and commit each manifest in the folder plans (in name
+// order) under its own tool version name, printing "won <snapshot id>" for
+// each snapshot it claims and commits.
 func committer(url, start, name, plans string) error {
 	ctx := context.Background()
 	lk, err := lake.Open(ctx, url)
@@ -66,17 +67,30 @@ func committer(url, start, name, plans string) error {
 		m.ToolVersion = name
 		s, err := lk.NewSnapshot(ctx, m.Tenant, m.SnapshotID)
 		if errors.Is(err, lake.ErrExists) {
-			continue // lost before the race: another process had committed
+			continue // another process claimed the id
 		}
 		if err != nil {
 			return err
 		}
-		switch err := s.Commit(ctx, &m); {
-		case err == nil:
-			fmt.Fprintln(out, "won", m.SnapshotID)
-		case !errors.Is(err, lake.ErrExists):
-			return err
+		for ti := range m.Tables {
+			tb := &m.Tables[ti]
+			p, err := s.CreatePart(ctx, tb.Name, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(p, "part of %s by %s", m.SnapshotID, name); err != nil {
+				return err
+			}
+			p.SetRows(tb.Rows)
+			if err := p.Close(); err != nil {
+				return err
+			}
+			tb.Files = []lake.File{p.File()}
 		}
+		if err := s.Commit(ctx, &m); err != nil {
+			return err // the claim's winner must commit
+		}
+		fmt.Fprintln(out, "won", m.SnapshotID)
 	}
 	if err := out.Flush(); err != nil {
 		return err
@@ -84,17 +98,19 @@ func committer(url, start, name, plans string) error {
 	return lk.Close()
 }
 
-// TestFileCommitAcrossProcesses races four processes to commit the same
-// snapshots of a file:// lake: each snapshot must have exactly one winner,
-// and the stored manifest must be the winner's. (fileblob's own
-// if-not-exists checks and then renames, so it would let two win.)
+// TestFileCommitAcrossProcesses races four processes to claim, write and
+// commit the same snapshots of a file:// lake: each snapshot must have
+// exactly one winner, whose claim, parts and manifest are what is stored.
+// (fileblob's own if-not-exists checks and then renames, so it would let two
+// win.)
 func TestFileCommitAcrossProcesses(t *testing.T) {
 	const processes, snapshots = 4, 40
 	f := laketest.File(t)
 	plans, start := t.TempDir(), filepath.Join(t.TempDir(), "go")
-	base := time.Date(2026, 11, 21, 2, 3, 4, 0, time.UTC)
+	// Ids of reads that started a moment ago: the processes use the real clock.
+	base := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
 	for i := range snapshots {
-		m := laketest.WriteParts(t, f.Lake, "acme", lake.SnapshotID(base.Add(time.Duration(i)*time.Second)), []string{"orders"})
+		m := laketest.WriteParts(t, laketest.Mem(t).Lake, "acme", lake.SnapshotID(base.Add(time.Duration(i)*time.Second)), []string{"orders"})
 		data, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
@@ -149,6 +165,11 @@ func TestFileCommitAcrossProcesses(t *testing.T) {
 		}
 		if m.ToolVersion != won[0] {
 			t.Errorf("snapshot %s: stored manifest is from %q, the winner was %q", id, m.ToolVersion, won[0])
+		}
+		for _, file := range m.Tables[0].Files {
+			if err := f.Lake.Verify(context.Background(), file); err != nil {
+				t.Errorf("snapshot %s: %v", id, err)
+			}
 		}
 		ids++
 	}
@@ -207,11 +228,9 @@ func TestFileLeavesNoLitter(t *testing.T) {
 		laketest.WriteSnapshot(t, f.Lake, "acme", id, []string{"orders", "items"}, 2, 1)
 	}
 	orphan := lake.SnapshotID(now.Add(-time.Hour))
-	laketest.WriteParts(t, f.Lake, "acme", orphan, []string{"orders"})
-
-	s, err := f.Lake.NewSnapshot(ctx, "acme", orphan)
-	if err != nil {
-		t.Fatal(err)
+	s, _ := laketest.StartSnapshot(t, f.Lake, "acme", orphan, []string{"orders"})
+	if _, err := f.Lake.WithClock(laketest.ClockAt(t, orphan)).NewSnapshot(ctx, "acme", orphan); !errors.Is(err, lake.ErrExists) {
+		t.Errorf("second claim: %v, want ErrExists", err)
 	}
 	p, err := s.CreatePart(ctx, "orders", 0) // exists: fails at Close
 	if err != nil {
@@ -247,12 +266,21 @@ func TestFileLeavesNoLitter(t *testing.T) {
 	}
 	checkNoLitter(t, f.Dir)
 
-	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1, OrphanGrace: time.Minute}, now.Add(time.Hour))
+	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1, OrphanGrace: lake.MinOrphanGrace}, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.DeletedSnapshots) != 3 || len(rep.SweptOrphans) != 1 {
 		t.Errorf("GC report %+v: want 3 snapshots deleted and 1 orphan swept", rep)
+	}
+	checkNoLitter(t, f.Dir)
+	// The seal of the swept orphan goes SealKeep later.
+	rep, err = f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1, OrphanGrace: lake.MinOrphanGrace}, now.Add(time.Hour+lake.SealKeep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.SweptOrphans) != 1 || rep.DeletedObjects != 1 {
+		t.Errorf("GC report %+v: want the orphan's seal swept", rep)
 	}
 	checkNoLitter(t, f.Dir)
 	var left []string
@@ -262,6 +290,7 @@ func TestFileLeavesNoLitter(t *testing.T) {
 	want := []string{
 		"tenant=acme/_loads/target=bigquery/" + ids[3] + ".load_1.json",
 		lake.ManifestKey("acme", ids[3]),
+		lake.ClaimKey("acme", ids[3]),
 		lake.PartKey("acme", ids[3], "items", 0),
 		lake.PartKey("acme", ids[3], "orders", 0),
 		lake.PartKey("acme", ids[3], "orders", 1),
@@ -274,7 +303,7 @@ func TestFileLeavesNoLitter(t *testing.T) {
 
 // TestFileCrashedWriterTempFile: a writer killed mid-part leaves its
 // temporary file in the snapshot folder. It is invisible to the catalog and
-// swept with the orphan snapshot after the grace period.
+// swept with the orphan snapshot once its id is older than the grace period.
 func TestFileCrashedWriterTempFile(t *testing.T) {
 	ctx := context.Background()
 	f := laketest.File(t)
@@ -289,18 +318,19 @@ func TestFileCrashedWriterTempFile(t *testing.T) {
 	if err != nil || len(snaps) != 1 || snaps[0].SnapshotID != good.SnapshotID {
 		t.Fatalf("Snapshots = %v, %v; want only %s", snaps, err, good.SnapshotID)
 	}
-	if _, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: time.Hour}, time.Now()); err != nil {
+	at, _ := lake.ParseSnapshotID(crashed)
+	if _, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: time.Hour}, at.Add(59*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(tmp); err != nil {
 		t.Errorf("temporary file swept within the grace period: %v", err)
 	}
-	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: time.Hour}, time.Now().Add(2*time.Hour))
+	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: time.Hour}, at.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.SweptOrphans) != 1 || rep.DeletedObjects != 2 {
-		t.Errorf("GC report %+v: want the crashed snapshot's part and temporary file swept", rep)
+	if len(rep.SweptOrphans) != 1 || rep.DeletedObjects != 3 {
+		t.Errorf("GC report %+v: want the crashed snapshot's claim, part and temporary file swept", rep)
 	}
 	checkNoLitter(t, f.Dir)
 	m, err := f.Lake.Manifest(ctx, "acme", good.SnapshotID)

@@ -15,13 +15,18 @@
 //
 // # Commit protocol
 //
-// A read strategy writes a snapshot's parts with Snapshot.CreatePart and then
-// commits it with Snapshot.Commit, which writes _manifest.json last. Every
-// object is written once, with an if-not-exists precondition; nothing is ever
-// rewritten. A snapshot exists only once its manifest exists: parts without a
-// manifest (a crashed read) are invisible to the catalog and swept by GC.
-// When two writers commit the same snapshot id, exactly one wins and the
-// other gets ErrExists:
+// A read strategy claims a snapshot id with Lake.NewSnapshot, which writes
+// the snapshot's _claim.json first, writes its parts with
+// Snapshot.CreatePart, and commits it with Snapshot.Commit, which writes
+// _manifest.json last. Every object is written once, with an if-not-exists
+// precondition; nothing is ever rewritten. Exactly one NewSnapshot of a
+// tenant and snapshot id wins the claim; every other fails with ErrExists
+// before it has written anything ("another read of tenant T took snapshot id
+// S"), so two reads can never mix their parts in one snapshot. A snapshot
+// exists only once its manifest exists: parts without a manifest (a crashed
+// read) are invisible to the catalog and swept by GC. Should two writers
+// commit the same snapshot id all the same, exactly one wins and the other
+// gets ErrExists:
 //
 //   - gs:// sends ifGenerationMatch=0, which GCS checks atomically;
 //   - mem:// checks under the bucket's lock (one process only);
@@ -32,9 +37,33 @@
 //     a file system with hard links (any local Linux or macOS one; not FAT,
 //     and on network file systems only as atomic as their link(2)). A crashed
 //     writer can leave a "<name>.<random>.tmp" file beside the object it was
-//     writing; inside a snapshot folder GC sweeps it with the orphan parts.
+//     writing; inside a snapshot folder GC sweeps it with the orphan parts
+//     (or with the snapshot, when retention deletes it).
 //     A file bucket passed to NewLake gets fileblob's own if-not-exists,
 //     which checks and then renames: two processes can both "win" there.
+//
+// A read has MaxReadDuration, measured from its snapshot id's own time (the
+// start of the source transaction), to commit: NewSnapshot and Commit refuse
+// with ErrExpired once the id is that old, and Commit then writes nothing.
+// GC sweeps the objects of an uncommitted snapshot only once its id is older
+// than the orphan grace, which is at least MinOrphanGrace > MaxReadDuration,
+// so it never disturbs a read that may still commit. And before it deletes
+// anything it seals the snapshot: it writes an empty _manifest.json with
+// the same if-not-exists precondition as a commit. Either the seal or the
+// manifest is written, never both: a commit that loses gets ErrExpired, a
+// sweep that loses finds a manifest and deletes nothing. So a committed
+// snapshot's parts can never be swept, whatever the timing and whatever the
+// clocks say. The catalog treats an empty manifest as no manifest; GC
+// deletes the seal itself last, once the id is older than the grace plus
+// SealKeep (a week), long after any commit could still be under way.
+//
+// # Checksums
+//
+// The manifest records every part's size, SHA-256 and CRC-32C, computed
+// while the part was written. OpenPart and StreamPart check a part against
+// them before (OpenPart) or as (StreamPart) its bytes are used, and
+// CheckStored compares GCS's stored CRC-32C without reading the part; a
+// mismatch is ErrCorrupt naming the part.
 //
 // # Catalog
 //
@@ -43,8 +72,11 @@
 //
 // # Retention
 //
-// GC deletes whole snapshots (manifest first, then parts) beyond a policy,
-// and orphan parts older than a grace period.
+// GC deletes whole snapshots (manifest first, then parts, then the claim)
+// beyond a policy, never the newest one nor one that a target's newest
+// ledger record says is live (unless forced), and sweeps the objects of
+// uncommitted snapshots whose ids are older than the orphan grace (at least
+// MinOrphanGrace).
 package lake
 
 import (
@@ -54,6 +86,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -61,7 +94,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"cloud.google.com/go/storage"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file://
 	_ "gocloud.dev/blob/gcsblob"  // gs://
@@ -80,6 +115,25 @@ type Lake struct {
 	// dirMode is the mode for new folders of a file:// lake, fileblob's
 	// dir_file_mode (default 0777, less the umask).
 	dirMode os.FileMode
+	now     func() time.Time // the clock; nil: time.Now
+	view    bool             // made by WithClock: Close leaves the bucket open
+}
+
+// WithClock returns a Lake on the same bucket whose NewSnapshot and Commit
+// read the time from now instead of the system clock, for tests that need a
+// read to take longer than they can wait. Closing the returned Lake does
+// nothing; close l.
+func (l *Lake) WithClock(now func() time.Time) *Lake {
+	c := *l
+	c.now, c.view = now, true
+	return &c
+}
+
+func (l *Lake) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
 }
 
 // Open opens the lake at urlstr: file:///path (created if missing),
@@ -198,8 +252,13 @@ func (l *Lake) GCSURI(key string) (uri string, ok bool) {
 	return l.gcs + key, true
 }
 
-// Close closes the lake's bucket.
-func (l *Lake) Close() error { return l.bucket.Close() }
+// Close closes the lake's bucket (for a Lake made by WithClock: nothing).
+func (l *Lake) Close() error {
+	if l.view {
+		return nil
+	}
+	return l.bucket.Close()
+}
 
 // kind maps a blob or file system error to one of this package's error kinds.
 func kind(err error) error {
@@ -351,27 +410,98 @@ type Snapshot struct {
 	lake   *Lake
 	tenant string
 	id     string
+	start  time.Time // the id as a time
 }
 
-// NewSnapshot starts writing snapshot id of tenant. It fails with ErrInvalid
-// for a bad tenant or snapshot id and ErrExists if that snapshot is already
-// committed. Nothing is written until the first part.
+// claim is the content of a snapshot's _claim.json.
+type claim struct {
+	Tenant     string    `json:"tenant"`
+	SnapshotID string    `json:"snapshot_id"`
+	ClaimedAt  time.Time `json:"claimed_at"`
+}
+
+// NewSnapshot claims snapshot id of tenant for one read, by writing the
+// snapshot's _claim.json write-once, and returns the Snapshot to write it
+// with. It fails with ErrInvalid for a bad tenant or snapshot id; with
+// ErrExpired if the id is already MaxReadDuration old by the lake's clock
+// (the read could not commit it); and with ErrExists, writing nothing, if
+// another read took the id first (or the snapshot is committed): the caller
+// may try the next millisecond.
 func (l *Lake) NewSnapshot(ctx context.Context, tenant, id string) (*Snapshot, error) {
 	if err := validTenant(tenant); err != nil {
 		return nil, fmt.Errorf("lake: new snapshot: %w", err)
 	}
-	if err := validSnapshotID(id); err != nil {
+	start, err := ParseSnapshotID(id)
+	if err != nil {
 		return nil, fmt.Errorf("lake: new snapshot of %s: %w", tenant, err)
 	}
+	s := &Snapshot{lake: l, tenant: tenant, id: id, start: start}
+	if err := s.checkAge("new snapshot"); err != nil {
+		return nil, err
+	}
+	taken := func() error {
+		return fmt.Errorf("lake: new snapshot %s/%s: %w: another read of tenant %s took snapshot id %s", tenant, id, ErrExists, tenant, id)
+	}
+	// A snapshot committed before claims were written has no claim.
 	key := ManifestKey(tenant, id)
 	ok, err := l.bucket.Exists(ctx, key)
 	if err != nil {
 		return nil, wrap("check", key, err)
 	}
-	if ok {
-		return nil, fmt.Errorf("lake: new snapshot %q: %w", key, ErrExists)
+	if ok { // committed, or sealed by GC
+		return nil, taken()
 	}
-	return &Snapshot{lake: l, tenant: tenant, id: id}, nil
+	data, err := encodeJSON(claim{Tenant: tenant, SnapshotID: id, ClaimedAt: l.clock().UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("lake: new snapshot %s/%s: %w", tenant, id, err)
+	}
+	if err := l.writeOnce(ctx, ClaimKey(tenant, id), "application/json", data); err != nil {
+		if errors.Is(err, ErrExists) {
+			return nil, taken()
+		}
+		if aerr := s.checkAge("new snapshot"); aerr != nil {
+			return nil, errors.Join(aerr, err) // GC may be sweeping the id
+		}
+		return nil, fmt.Errorf("lake: new snapshot: %w", err)
+	}
+	// Checked again: had the claim taken so long that GC could have swept
+	// an earlier claim of this id, this one must not be used either.
+	if err := s.checkAge("new snapshot"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// claimAttempts bounds how many milliseconds ClaimSnapshot tries.
+const claimAttempts = 1000
+
+// ClaimSnapshot is NewSnapshot for a read whose source transaction started
+// at start: it claims SnapshotID(start), or, when another read of the tenant
+// took that id (ErrExists), the next free millisecond after it, so two reads
+// that start in the same millisecond both get a snapshot. The id it got is
+// the Snapshot's ID. Other errors are NewSnapshot's; after 1000 taken
+// milliseconds it gives up with ErrExists.
+func (l *Lake) ClaimSnapshot(ctx context.Context, tenant string, start time.Time) (*Snapshot, error) {
+	t := start.UTC().Truncate(time.Millisecond)
+	var err error
+	for range claimAttempts {
+		var s *Snapshot
+		if s, err = l.NewSnapshot(ctx, tenant, SnapshotID(t)); !errors.Is(err, ErrExists) {
+			return s, err
+		}
+		t = t.Add(time.Millisecond)
+	}
+	return nil, err
+}
+
+// checkAge fails with ErrExpired once the snapshot's id is MaxReadDuration
+// old by the lake's clock.
+func (s *Snapshot) checkAge(op string) error {
+	if age := s.lake.clock().Sub(s.start); age >= MaxReadDuration {
+		return fmt.Errorf("lake: %s %s/%s: %w: the snapshot id is %s old, and a read must commit within %s (lake.MaxReadDuration) of its id; nothing was committed, and what the read wrote is left for GC",
+			op, s.tenant, s.id, ErrExpired, age.Round(time.Second), MaxReadDuration)
+	}
+	return nil
 }
 
 // Tenant returns the snapshot's tenant id.
@@ -384,9 +514,11 @@ func (s *Snapshot) ID() string { return s.id }
 // check the error: the upload completes (or fails) in Close. File then
 // describes what was written.
 type Part struct {
+	snap  *Snapshot
 	w     *objectWriter
 	key   string
 	hash  hash.Hash
+	crc   hash.Hash32
 	bytes int64
 	rows  int64
 }
@@ -394,7 +526,9 @@ type Part struct {
 // CreatePart creates part n (0 or more) of table in the snapshot,
 // write-once. If the part already exists, Close fails with an error wrapping
 // ErrExists and the existing part is kept. Cancelling ctx before Close aborts
-// the upload: Close fails and nothing is left in the lake.
+// the upload: Close fails and nothing is left in the lake. Once the snapshot
+// id is MaxReadDuration old, CreatePart fails with ErrExpired: the read
+// could not commit it any more.
 func (s *Snapshot) CreatePart(ctx context.Context, table string, n int) (*Part, error) {
 	if err := validTableName(table); err != nil {
 		return nil, fmt.Errorf("lake: create part of %s/%s: %w", s.tenant, s.id, err)
@@ -402,18 +536,22 @@ func (s *Snapshot) CreatePart(ctx context.Context, table string, n int) (*Part, 
 	if n < 0 {
 		return nil, fmt.Errorf("lake: create part of %s/%s table %s: %w: part number %d", s.tenant, s.id, table, ErrInvalid, n)
 	}
+	if err := s.checkAge("create part"); err != nil {
+		return nil, err
+	}
 	key := PartKey(s.tenant, s.id, table, n)
 	w, err := s.lake.create(ctx, key, "application/vnd.apache.parquet")
 	if err != nil {
 		return nil, wrap("create part", key, err)
 	}
-	return &Part{w: w, key: key, hash: sha256.New()}, nil
+	return &Part{snap: s, w: w, key: key, hash: sha256.New(), crc: crc32.New(castagnoli)}, nil
 }
 
 // Write writes b to the part.
 func (p *Part) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.hash.Write(b[:n])
+	p.crc.Write(b[:n])
 	p.bytes += int64(n)
 	if err != nil {
 		return n, wrap("write part", p.key, err)
@@ -425,26 +563,40 @@ func (p *Part) Write(b []byte) (int, error) {
 func (p *Part) SetRows(n int64) { p.rows = n }
 
 // Close finishes the upload. A nil error means the part is durably stored.
+// When the upload fails and the snapshot id has expired meanwhile (GC may
+// have swept the snapshot's folder under it), the error wraps ErrExpired
+// too.
 func (p *Part) Close() error {
 	if err := p.w.Close(); err != nil {
-		return wrap("write part", p.key, err)
+		err = wrap("write part", p.key, err)
+		if aerr := p.snap.checkAge("write part"); aerr != nil {
+			return errors.Join(aerr, err)
+		}
+		return err
 	}
 	return nil
 }
 
-// File describes the part for the manifest: key, rows, bytes and SHA-256 of
-// what was written. It is meaningful after a successful Close.
+// File describes the part for the manifest: key, rows, bytes, SHA-256 and
+// CRC-32C of what was written. It is meaningful after a successful Close.
 func (p *Part) File() File {
-	return File{Path: p.key, Rows: p.rows, Bytes: p.bytes, SHA256: hex.EncodeToString(p.hash.Sum(nil))}
+	return File{Path: p.key, Rows: p.rows, Bytes: p.bytes, SHA256: hex.EncodeToString(p.hash.Sum(nil)), CRC32C: crcHex(p.crc.Sum32())}
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func crcHex(c uint32) string { return fmt.Sprintf("%08x", c) }
 
 // Commit writes the manifest, making the snapshot visible. m's tenant and
 // snapshot id must be the snapshot's, m must pass Validate (a zero
 // FormatVersion is set to FormatVersion), and every file it lists must exist
 // with the size it records; otherwise Commit fails with ErrInvalid or
-// ErrNotFound and writes nothing. If another writer committed the same
-// snapshot first, Commit returns an error wrapping ErrExists and the lake
-// keeps the first manifest.
+// ErrNotFound and writes nothing. Once the snapshot id is MaxReadDuration
+// old by the lake's clock, checked right before the manifest is written,
+// Commit fails with ErrExpired and writes nothing: GC may sweep the
+// snapshot's parts from MinOrphanGrace on. If another writer committed the
+// same snapshot first, Commit returns an error wrapping ErrExists and the
+// lake keeps the first manifest.
 func (s *Snapshot) Commit(ctx context.Context, m *Manifest) error {
 	key := ManifestKey(s.tenant, s.id)
 	if m.Tenant != s.tenant || m.SnapshotID != s.id {
@@ -456,10 +608,19 @@ func (s *Snapshot) Commit(ctx context.Context, m *Manifest) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("lake: commit %q: %w", key, err)
 	}
+	if err := s.checkAge("commit"); err != nil {
+		return err
+	}
 	for _, t := range m.Tables {
 		for _, f := range t.Files {
 			attrs, err := s.lake.bucket.Attributes(ctx, f.Path)
 			if err != nil {
+				if aerr := s.checkAge("commit"); aerr != nil {
+					return aerr // GC may have swept the part since
+				}
+				if serr := s.sealed(ctx); serr != nil {
+					return serr
+				}
 				return fmt.Errorf("lake: commit %q: %w", key, wrap("check part", f.Path, err))
 			}
 			if attrs.Size != f.Bytes {
@@ -471,10 +632,31 @@ func (s *Snapshot) Commit(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("lake: commit %q: %w", key, err)
 	}
+	// Last, as late as it can be: the time left until MinOrphanGrace
+	// (MinOrphanGrace - MaxReadDuration) is what the manifest's upload may
+	// take.
+	if err := s.checkAge("commit"); err != nil {
+		return err
+	}
 	if err := s.lake.writeOnce(ctx, key, "application/json", data); err != nil {
+		if errors.Is(err, ErrExists) {
+			if serr := s.sealed(ctx); serr != nil {
+				return serr
+			}
+		}
 		return fmt.Errorf("lake: commit: %w", err)
 	}
 	return nil
+}
+
+// sealed returns an ErrExpired error if GC has sealed the snapshot (its
+// manifest is GC's empty seal), else nil.
+func (s *Snapshot) sealed(ctx context.Context) error {
+	attrs, err := s.lake.bucket.Attributes(ctx, ManifestKey(s.tenant, s.id))
+	if err != nil || attrs.Size > 0 {
+		return nil
+	}
+	return fmt.Errorf("lake: commit %s/%s: %w: GC sealed the snapshot to sweep it, its id being older than the orphan grace by GC's clock; nothing was committed", s.tenant, s.id, ErrExpired)
 }
 
 func (l *Lake) writeOnce(ctx context.Context, key, contentType string, data []byte) error {
@@ -499,28 +681,115 @@ func (l *Lake) readAll(ctx context.Context, key string) ([]byte, error) {
 	return data, nil
 }
 
-// OpenPart opens a part listed in a committed manifest for reading. The
-// returned PartReader is an io.ReaderAt (for Parquet readers) and io.Reader;
-// its reads use ctx. It fails with ErrNotFound if the part is missing and
-// ErrCorrupt if its size differs from f.Bytes; Verify also checks the bytes.
+// OpenPart opens a part listed in a committed manifest for reading, after
+// checking all of it against f: it reads the whole part once, in one
+// sequential pass, through SHA-256, and fails with ErrCorrupt naming the
+// part if its size or checksum differs from f (ErrNotFound if it is
+// missing). Only then does it return the PartReader, an io.ReaderAt (for
+// Parquet readers) and io.Reader, whose reads use ctx and return the bytes
+// that were checked: a file:// lake opened with Open reads the one open
+// file, a gs:// lake the checked generation of the object.
+//
+// Verifying first, rather than hashing while a Parquet reader consumes the
+// part, is deliberate: a Parquet reader reads the footer first and then
+// column chunks out of order (so the bytes it reads are no single
+// sequential stream to hash), and a corrupt footer must never be parsed at
+// all (it could make the reader fail with a misleading error, or allocate
+// without bound); nor may a corrupt part's rows be staged. The price is a
+// second read of each part, sequential and usually from the page cache.
+// The caller must Close the PartReader.
 func (l *Lake) OpenPart(ctx context.Context, f File) (*PartReader, error) {
+	if err := validPartKey(f.Path); err != nil {
+		return nil, fmt.Errorf("lake: open part: %w", err)
+	}
+	if l.dir != "" {
+		return l.openFilePart(f)
+	}
 	attrs, err := l.bucket.Attributes(ctx, f.Path)
 	if err != nil {
 		return nil, wrap("open part", f.Path, err)
 	}
 	if attrs.Size != f.Bytes {
-		return nil, fmt.Errorf("lake: open part %q: %w: object has %d bytes, manifest says %d", f.Path, ErrCorrupt, attrs.Size, f.Bytes)
+		return nil, sizeMismatch("open part", f, attrs.Size)
 	}
-	return &PartReader{ctx: ctx, b: l.bucket, key: f.Path, size: attrs.Size}, nil
+	r := &PartReader{ctx: ctx, b: l.bucket, key: f.Path, size: attrs.Size}
+	var oa storage.ObjectAttrs
+	if attrs.As(&oa) {
+		r.generation = oa.Generation
+	}
+	if err := r.check(f); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-// PartReader reads one part. Reads go straight to the bucket.
+// openFilePart opens and checks a part of a file:// lake opened with Open.
+func (l *Lake) openFilePart(f File) (*PartReader, error) {
+	fh, err := os.Open(filepath.Join(l.dir, filepath.FromSlash(f.Path)))
+	if err != nil {
+		return nil, wrap("open part", f.Path, err)
+	}
+	r := &PartReader{file: fh, key: f.Path}
+	st, err := fh.Stat()
+	if err == nil {
+		r.size = st.Size()
+		if r.size != f.Bytes {
+			err = sizeMismatch("open part", f, r.size)
+		} else {
+			err = r.check(f)
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(err, fh.Close())
+	}
+	return r, nil
+}
+
+func sizeMismatch(op string, f File, size int64) error {
+	return fmt.Errorf("lake: %s %q: %w: object has %d bytes, manifest says %d", op, f.Path, ErrCorrupt, size, f.Bytes)
+}
+
+// check reads the whole part, sequentially, through SHA-256 and compares it
+// with f.
+func (r *PartReader) check(f File) error {
+	h := sha256.New()
+	var (
+		n   int64
+		err error
+	)
+	if r.file != nil {
+		n, err = io.Copy(h, io.NewSectionReader(r.file, 0, r.size))
+	} else {
+		var rr *blob.Reader
+		if rr, err = r.b.NewRangeReader(r.ctx, r.key, 0, -1, r.readerOptions()); err == nil {
+			n, err = io.Copy(h, rr)
+			if cerr := rr.Close(); err == nil {
+				err = cerr
+			}
+		}
+	}
+	if err != nil {
+		return wrap("verify part", f.Path, err)
+	}
+	return compareSum("verify part", f, n, hex.EncodeToString(h.Sum(nil)))
+}
+
+func compareSum(op string, f File, n int64, sum string) error {
+	if n != f.Bytes || sum != f.SHA256 {
+		return fmt.Errorf("lake: %s %q: %w: %d bytes sha256 %s, manifest says %d bytes sha256 %s", op, f.Path, ErrCorrupt, n, sum, f.Bytes, f.SHA256)
+	}
+	return nil
+}
+
+// PartReader reads one part that OpenPart has checked.
 type PartReader struct {
-	ctx  context.Context
-	b    *blob.Bucket
-	key  string
-	size int64
-	off  int64
+	ctx        context.Context
+	b          *blob.Bucket
+	file       *os.File // a file:// lake's part, read through its descriptor
+	generation int64    // GCS: the generation that was checked; 0: none
+	key        string
+	size       int64
+	off        int64
 }
 
 // Size returns the part's size in bytes.
@@ -535,21 +804,49 @@ func (r *PartReader) ReadAt(p []byte, off int64) (int, error) {
 	if off+n > r.size {
 		n = r.size - off
 	}
-	rr, err := r.b.NewRangeReader(r.ctx, r.key, off, n, nil)
-	if err != nil {
-		return 0, wrap("read part", r.key, err)
+	var (
+		got int
+		err error
+	)
+	if r.file != nil {
+		got, err = r.file.ReadAt(p[:n], off)
+	} else {
+		got, err = r.readRange(p[:n], off)
 	}
-	got, err := io.ReadFull(rr, p[:n])
-	if cerr := rr.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
+	if err != nil && !(errors.Is(err, io.EOF) && int64(got) == n) {
 		return got, wrap("read part", r.key, err)
 	}
 	if got < len(p) {
 		return got, io.EOF
 	}
 	return got, nil
+}
+
+// readerOptions pins reads to the checked generation of a GCS object.
+func (r *PartReader) readerOptions() *blob.ReaderOptions {
+	if r.generation == 0 {
+		return nil
+	}
+	gen := r.generation
+	return &blob.ReaderOptions{BeforeRead: func(as func(any) bool) error {
+		var oh **storage.ObjectHandle
+		if as(&oh) {
+			*oh = (*oh).Generation(gen)
+		}
+		return nil
+	}}
+}
+
+func (r *PartReader) readRange(p []byte, off int64) (int, error) {
+	rr, err := r.b.NewRangeReader(r.ctx, r.key, off, int64(len(p)), r.readerOptions())
+	if err != nil {
+		return 0, err
+	}
+	got, err := io.ReadFull(rr, p)
+	if cerr := rr.Close(); err == nil {
+		err = cerr
+	}
+	return got, err
 }
 
 // Read implements io.Reader.
@@ -562,12 +859,84 @@ func (r *PartReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Close releases nothing; it exists so callers can treat parts as files.
-func (r *PartReader) Close() error { return nil }
+// Close releases the part's file, for a file:// lake; otherwise nothing.
+func (r *PartReader) Close() error {
+	if r.file == nil {
+		return nil
+	}
+	if err := r.file.Close(); err != nil {
+		return wrap("close part", r.key, err)
+	}
+	return nil
+}
+
+// StreamPart opens a part listed in a committed manifest for one
+// sequential read, checking it as it streams: the bytes pass through
+// SHA-256, and the Read that reaches the end returns an error wrapping
+// ErrCorrupt instead of io.EOF when the size or checksum differs from f. A
+// consumer that acts only on a complete stream (an upload, which is
+// finalised only at io.EOF) therefore never acts on a corrupt part. A part
+// whose size already differs fails here with ErrCorrupt, a missing one with
+// ErrNotFound. The caller must Close it.
+func (l *Lake) StreamPart(ctx context.Context, f File) (io.ReadCloser, error) {
+	if err := validPartKey(f.Path); err != nil {
+		return nil, fmt.Errorf("lake: stream part: %w", err)
+	}
+	rd, err := l.bucket.NewReader(ctx, f.Path, nil)
+	if err != nil {
+		return nil, wrap("stream part", f.Path, err)
+	}
+	if rd.Size() != f.Bytes {
+		err := sizeMismatch("stream part", f, rd.Size())
+		return nil, errors.Join(err, rd.Close())
+	}
+	return &partStream{rd: rd, f: f, h: sha256.New()}, nil
+}
+
+type partStream struct {
+	rd  *blob.Reader
+	f   File
+	h   hash.Hash
+	n   int64
+	err error // sticky: the end of a checked stream, or why it stopped
+}
+
+func (s *partStream) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.rd.Read(p)
+	s.h.Write(p[:n])
+	s.n += int64(n)
+	switch {
+	case errors.Is(err, io.EOF):
+		if cerr := compareSum("stream part", s.f, s.n, hex.EncodeToString(s.h.Sum(nil))); cerr != nil {
+			err = cerr
+		}
+		s.err = err
+	case err != nil:
+		err = wrap("stream part", s.f.Path, err)
+		s.err = err
+	case s.n > s.f.Bytes:
+		err = fmt.Errorf("lake: stream part %q: %w: more than the %d bytes the manifest says", s.f.Path, ErrCorrupt, s.f.Bytes)
+		s.err = err
+	}
+	return n, err
+}
+
+func (s *partStream) Close() error {
+	if err := s.rd.Close(); err != nil {
+		return wrap("stream part", s.f.Path, err)
+	}
+	return nil
+}
 
 // Verify reads the whole part and checks its size and SHA-256 against f. A
 // mismatch is ErrCorrupt; a missing part ErrNotFound.
 func (l *Lake) Verify(ctx context.Context, f File) error {
+	if err := validPartKey(f.Path); err != nil {
+		return fmt.Errorf("lake: verify part: %w", err)
+	}
 	rd, err := l.bucket.NewReader(ctx, f.Path, nil)
 	if err != nil {
 		return wrap("verify part", f.Path, err)
@@ -580,8 +949,41 @@ func (l *Lake) Verify(ctx context.Context, f File) error {
 	if err != nil {
 		return wrap("verify part", f.Path, err)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); n != f.Bytes || sum != f.SHA256 {
-		return fmt.Errorf("lake: verify part %q: %w: %d bytes sha256 %s, manifest says %d bytes sha256 %s", f.Path, ErrCorrupt, n, sum, f.Bytes, f.SHA256)
+	return compareSum("verify part", f, n, hex.EncodeToString(h.Sum(nil)))
+}
+
+// CheckStored checks a part that another service will read by its gs://
+// URI (a BigQuery load job), without reading its bytes: the object's size
+// and the CRC-32C that GCS stores for it must equal f's, which the lake
+// recorded while writing the part. A mismatch is ErrCorrupt naming the part;
+// a missing part ErrNotFound. Where there is no stored CRC-32C to compare
+// (a lake not on GCS) or no recorded one (a manifest written before
+// CRC-32C were recorded), it reads the part and checks its SHA-256 (Verify)
+// instead: a part is never passed on unchecked.
+//
+// The check is of the object as it is now; a load job reads it later, by
+// name. Parts are write-once, so only a write behind the lake's back in
+// between could change it.
+func (l *Lake) CheckStored(ctx context.Context, f File) error {
+	if err := validPartKey(f.Path); err != nil {
+		return fmt.Errorf("lake: check part: %w", err)
+	}
+	if l.gcs == "" || f.CRC32C == "" {
+		return l.Verify(ctx, f)
+	}
+	attrs, err := l.bucket.Attributes(ctx, f.Path)
+	if err != nil {
+		return wrap("check part", f.Path, err)
+	}
+	if attrs.Size != f.Bytes {
+		return sizeMismatch("check part", f, attrs.Size)
+	}
+	var oa storage.ObjectAttrs
+	if !attrs.As(&oa) {
+		return l.Verify(ctx, f)
+	}
+	if got := crcHex(oa.CRC32C); got != f.CRC32C {
+		return fmt.Errorf("lake: check part %q: %w: GCS stores crc32c %s, manifest says %s", f.Path, ErrCorrupt, got, f.CRC32C)
 	}
 	return nil
 }

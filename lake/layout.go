@@ -17,6 +17,7 @@ import (
 const (
 	snapshotIDLayout = "20060102T150405.000Z"
 	manifestName     = "_manifest.json"
+	claimName        = "_claim.json"
 )
 
 // SnapshotID returns the snapshot id for a source transaction that started at
@@ -85,6 +86,37 @@ func SnapshotPrefix(tenant, snapshotID string) string {
 // ManifestKey is the key of a snapshot's manifest.
 func ManifestKey(tenant, snapshotID string) string {
 	return SnapshotPrefix(tenant, snapshotID) + manifestName
+}
+
+// ClaimKey is the key of the object NewSnapshot writes first, write-once, to
+// claim a snapshot id for one read.
+func ClaimKey(tenant, snapshotID string) string {
+	return SnapshotPrefix(tenant, snapshotID) + claimName
+}
+
+// validPartKey checks that key is a part key as PartKey makes them, with a
+// valid tenant, snapshot id and table name: a key that cannot leave its
+// folder.
+func validPartKey(key string) error {
+	bad := fmt.Errorf("%w: part key %.200q is not of the form tenant=T/snapshot=S/table=N/part-NNNNN.parquet", ErrInvalid, key)
+	f := strings.Split(key, "/")
+	if len(f) != 4 {
+		return bad
+	}
+	t, ok1 := strings.CutPrefix(f[0], "tenant=")
+	id, ok2 := strings.CutPrefix(f[1], "snapshot=")
+	table, ok3 := strings.CutPrefix(f[2], "table=")
+	num, ok4 := strings.CutPrefix(f[3], "part-")
+	num, ok5 := strings.CutSuffix(num, ".parquet")
+	if !(ok1 && ok2 && ok3 && ok4 && ok5) || len(num) < 5 || validTenant(t) != nil || validSnapshotID(id) != nil || validTableName(table) != nil {
+		return bad
+	}
+	for i := 0; i < len(num); i++ {
+		if num[i] < '0' || num[i] > '9' {
+			return bad
+		}
+	}
+	return nil
 }
 
 // PartKey is the key of part n of a table in a snapshot.

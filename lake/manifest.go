@@ -20,7 +20,7 @@ type Manifest struct {
 	Tenant        string    `json:"tenant"`
 	SnapshotID    string    `json:"snapshot_id"`
 	Source        Source    `json:"source"`
-	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms)
+	StartedAt     time.Time `json:"started_at"`   // start of the source transaction (the snapshot id, to the ms, unless another read took that ms: then the id is the next free one)
 	CommittedAt   time.Time `json:"committed_at"` // when the manifest was written
 	ToolVersion   string    `json:"tool_version"`
 	RequestID     string    `json:"request_id,omitempty"` // the read request (events) that made it; empty for a read by hand
@@ -84,6 +84,12 @@ type File struct {
 	Rows   int64  `json:"rows"`   // rows in the part
 	Bytes  int64  `json:"bytes"`  // object size
 	SHA256 string `json:"sha256"` // hex SHA-256 of the object's bytes
+	// CRC32C is the CRC-32C (Castagnoli) of the object's bytes, 8 hex
+	// digits of the big-endian value: the checksum GCS stores for every
+	// object, so CheckStored can check a part on GCS without reading it.
+	// Empty in manifests written before it was recorded (they stay valid;
+	// CheckStored then reads the part and checks SHA256).
+	CRC32C string `json:"crc32c,omitempty"`
 }
 
 // Skipped is a source table that is not in the snapshot, and why.
@@ -149,6 +155,9 @@ func (m *Manifest) Validate() error {
 			if f.Rows < 0 || f.Bytes < 0 {
 				return bad("table %s: file %q: negative rows or bytes", t.Name, f.Path)
 			}
+			if !isHex(f.SHA256, 64) || f.CRC32C != "" && !isHex(f.CRC32C, 8) {
+				return bad("table %s: file %q: sha256 must be 64 and crc32c 8 lower-case hex digits", t.Name, f.Path)
+			}
 			rows += f.Rows
 		}
 		if rows != t.Rows {
@@ -156,6 +165,19 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// isHex reports whether s is n lower-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeManifest(data []byte) (*Manifest, error) {

@@ -145,14 +145,14 @@ func TestOpenGCS(t *testing.T) {
 		names = append(names, o.Name)
 	}
 	sort.Strings(names)
-	wantNames := []string{"tenantlake/v1/" + lake.ManifestKey("acme", m.SnapshotID), "tenantlake/v1/" + part.Path}
+	wantNames := []string{"tenantlake/v1/" + lake.ClaimKey("acme", m.SnapshotID), "tenantlake/v1/" + lake.ManifestKey("acme", m.SnapshotID), "tenantlake/v1/" + part.Path}
 	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
 		t.Errorf("objects in the bucket: %v, want %v", names, wantNames)
 	}
 	if uri, ok := lk.GCSURI(part.Path); !ok || uri != "gs://prod-lake/tenantlake/v1/"+part.Path {
 		t.Errorf("GCSURI = %q, %v", uri, ok)
 	}
-	if u := lk.ManifestURL("acme", m.SnapshotID); u != "gs://prod-lake/"+wantNames[0] {
+	if u := lk.ManifestURL("acme", m.SnapshotID); u != "gs://prod-lake/tenantlake/v1/"+lake.ManifestKey("acme", m.SnapshotID) {
 		t.Errorf("ManifestURL = %q", u)
 	}
 	if err := lk.Close(); err != nil {

@@ -14,12 +14,19 @@ import (
 // batch at a time: memory holds one batch and one row group's pages,
 // whatever the table's size. Column j of the manifest is value Leaf()[j] of
 // Row(). Write strategies encode rows from it for their bulk-load paths.
+//
+// Every part is checked against its manifest's size and SHA-256 before a
+// byte of it is parsed (lake.OpenPart reads it once through the hash
+// first): a part that differs stops Next with an error wrapping
+// lake.ErrCorrupt that names it, before any of its rows is returned, and
+// write strategies quarantine the load.
 type PartRows struct {
 	ctx   context.Context
 	lk    *lake.Lake
 	table *lake.Table
 
 	files    []lake.File
+	part     *lake.PartReader // the open part, if any
 	groups   []parquet.RowGroup
 	leaf     []int
 	rows     parquet.Rows
@@ -57,12 +64,15 @@ func (r *PartRows) Next() (bool, error) {
 			r.rows = r.groups[0].Rows()
 			r.groups = r.groups[1:]
 		case len(r.files) > 0:
+			if err := r.closePart(); err != nil {
+				return false, err
+			}
 			if err := r.openFile(r.files[0]); err != nil {
 				return false, err
 			}
 			r.files = r.files[1:]
 		default:
-			return false, nil
+			return false, r.closePart()
 		}
 	}
 }
@@ -76,12 +86,22 @@ func (r *PartRows) Leaf() []int { return r.leaf }
 // LakeRows returns the rows the footers of the parts opened so far hold.
 func (r *PartRows) LakeRows() int64 { return r.lakeRows }
 
-// Close releases the open row group, if any.
+// Close releases the open row group and part, if any.
 func (r *PartRows) Close() error {
-	if r.rows == nil {
+	var err error
+	if r.rows != nil {
+		err = r.closeRows()
+	}
+	return errors.Join(err, r.closePart())
+}
+
+func (r *PartRows) closePart() error {
+	if r.part == nil {
 		return nil
 	}
-	return r.closeRows()
+	err := r.part.Close()
+	r.part = nil
+	return err
 }
 
 func (r *PartRows) closeRows() error {
@@ -98,6 +118,7 @@ func (r *PartRows) openFile(f lake.File) error {
 	if err != nil {
 		return err
 	}
+	r.part = pr
 	pf, err := parquet.OpenFile(pr, pr.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
 	if err != nil {
 		return fmt.Errorf("open part %s: %w", f.Path, err)

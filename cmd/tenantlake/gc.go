@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -42,22 +41,29 @@ func (d *days) Set(s string) error {
 var gcFlags struct {
 	tenant      string
 	all, dryRun bool
+	force       bool
 	keepLast    int
 	keepWithin  days
 	orphanGrace days
 }
 
 var gcCmd = &cobra.Command{
-	Use:   "gc (--tenant T | --all) [--keep-last N] [--keep-within DUR] [--orphan-grace DUR] [--dry-run]",
+	Use:   "gc (--tenant T | --all) [--keep-last N] [--keep-within DUR] [--orphan-grace DUR] [--force] [--dry-run]",
 	Short: "Delete old snapshots and the leftovers of crashed reads from the lake",
 	Long: `gc applies a retention policy to one tenant (--tenant) or to every tenant in the
-lake (--all, including tenants that only have orphans). A committed snapshot is kept if it is among the newest --keep-last N,
-or younger than --keep-within; the newest snapshot is always kept. With neither
-rule given, every committed snapshot is kept and only orphans are swept.
+lake (--all, including tenants that only have orphans). A committed snapshot is
+kept if it is among the newest --keep-last N, or younger than --keep-within; the
+newest snapshot is always kept. With neither rule given, every committed snapshot
+is kept and only orphans are swept. A snapshot that a target's ledger in the lake
+says is live (the newest load record of that target, e.g. after a replay) is
+never deleted and is reported as protected, unless --force is given.
 
 Snapshots are deleted whole, manifest first (so a snapshot stops existing before
-its parts go). Parts of reads that never committed (orphans) are swept once the
-newest of them is older than --orphan-grace, so a read still running is left alone.
+its parts go). The parts of reads that never committed (orphans) are swept once
+the snapshot id, by its own time, is older than --orphan-grace (at least 1h,
+default 24h). A read must commit within 45m of its snapshot id or it is refused,
+and GC seals a snapshot before sweeping it, so a sweep can never remove the parts
+of a snapshot that commits.
 
 Durations are Go durations (36h, 90m) or whole days (30d). --dry-run reports what
 would be deleted and deletes nothing.`,
@@ -73,9 +79,16 @@ would be deleted and deletes nothing.`,
 			}
 		}
 		if f.keepLast < 0 {
-			return errors.New("gc: --keep-last must not be negative")
+			return fmt.Errorf("gc: --keep-last %d: must not be negative", f.keepLast)
 		}
-		p := lake.Policy{KeepLast: f.keepLast, KeepWithin: time.Duration(f.keepWithin), OrphanGrace: time.Duration(f.orphanGrace), DryRun: f.dryRun}
+		if f.keepWithin < 0 {
+			return fmt.Errorf("gc: --keep-within %s: must not be negative", time.Duration(f.keepWithin))
+		}
+		if g := time.Duration(f.orphanGrace); g < lake.MinOrphanGrace {
+			return fmt.Errorf("gc: --orphan-grace %s: must be at least %s, since a read may take up to %s to commit",
+				g, lake.MinOrphanGrace, lake.MaxReadDuration)
+		}
+		p := lake.Policy{KeepLast: f.keepLast, KeepWithin: time.Duration(f.keepWithin), OrphanGrace: time.Duration(f.orphanGrace), Force: f.force, DryRun: f.dryRun}
 		ctx := cmd.Context()
 		reports := []*lake.GCReport{}
 		err := withLake(ctx, func(l *lake.Lake) error {
@@ -124,14 +137,21 @@ func printGC(cmd *cobra.Command, reports []*lake.GCReport, dry bool) error {
 		fmt.Fprintln(w, "dry run: nothing was deleted")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "TENANT\tKEPT\t%s SNAPSHOTS\tSWEPT ORPHANS\tOBJECTS\n", strings.ToUpper(verb))
+	fmt.Fprintf(tw, "TENANT\tKEPT\tLIVE IN A TARGET\t%s SNAPSHOTS\tSWEPT ORPHANS\tOBJECTS\n", strings.ToUpper(verb))
 	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", r.Tenant, len(r.Kept), len(r.DeletedSnapshots), len(r.SweptOrphans), r.DeletedObjects)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", r.Tenant, len(r.Kept), len(r.Protected), len(r.DeletedSnapshots), len(r.SweptOrphans), r.DeletedObjects)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range reports {
+		for _, p := range r.Protected {
+			if p.Forced {
+				fmt.Fprintf(w, "%s: %s snapshot %s although it is live in %s (--force)\n", r.Tenant, verb, p.SnapshotID, strings.Join(p.Targets, ", "))
+			} else {
+				fmt.Fprintf(w, "%s: kept snapshot %s: it is live in %s (--force deletes it)\n", r.Tenant, p.SnapshotID, strings.Join(p.Targets, ", "))
+			}
+		}
 		for _, id := range r.DeletedSnapshots {
 			fmt.Fprintf(w, "%s: %s snapshot %s\n", r.Tenant, verb, id)
 		}
@@ -149,7 +169,8 @@ func init() {
 	f.IntVar(&gcFlags.keepLast, "keep-last", 0, "keep the newest N committed snapshots (0: no count rule)")
 	f.Var(&gcFlags.keepWithin, "keep-within", "keep snapshots younger than this, e.g. 30d (0: no age rule)")
 	gcFlags.orphanGrace = days(24 * time.Hour)
-	f.Var(&gcFlags.orphanGrace, "orphan-grace", "sweep parts of uncommitted snapshots once older than this")
+	f.Var(&gcFlags.orphanGrace, "orphan-grace", "sweep parts of uncommitted snapshots once their id is older than this (at least 1h)")
+	f.BoolVar(&gcFlags.force, "force", false, "also delete snapshots that a target's ledger says are live")
 	f.BoolVar(&gcFlags.dryRun, "dry-run", false, "report what would be deleted, delete nothing")
 	gcCmd.MarkFlagsOneRequired("tenant", "all")
 	gcCmd.MarkFlagsMutuallyExclusive("tenant", "all")

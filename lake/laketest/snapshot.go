@@ -18,11 +18,31 @@ func PartBytes(tenant, snapshotID, table string, n int) []byte {
 // WriteParts writes, without committing, a snapshot of tenant at id with
 // parts[i] parts for table tables[i] (one part when parts is shorter), and
 // returns the manifest that would commit it. Each part holds PartBytes and
-// claims n+1 rows.
+// claims n+1 rows. The read runs on a clock one second after the id's time
+// (ClockAt), so ids from any time can be written.
 func WriteParts(t testing.TB, lk *lake.Lake, tenant, id string, tables []string, parts ...int) *lake.Manifest {
 	t.Helper()
+	_, m := StartSnapshot(t, lk, tenant, id, tables, parts...)
+	return m
+}
+
+// ClockAt returns a clock for Lake.WithClock that always says one second
+// after snapshot id's time: a read of that id that takes no time.
+func ClockAt(t testing.TB, id string) func() time.Time {
+	t.Helper()
+	start, err := lake.ParseSnapshotID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() time.Time { return start.Add(time.Second) }
+}
+
+// StartSnapshot is WriteParts that also returns the Snapshot, to commit it
+// or write more parts to it.
+func StartSnapshot(t testing.TB, lk *lake.Lake, tenant, id string, tables []string, parts ...int) (*lake.Snapshot, *lake.Manifest) {
+	t.Helper()
 	ctx := context.Background()
-	s, err := lk.NewSnapshot(ctx, tenant, id)
+	s, err := lk.WithClock(ClockAt(t, id)).NewSnapshot(ctx, tenant, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,26 +94,16 @@ func WriteParts(t testing.TB, lk *lake.Lake, tenant, id string, tables []string,
 		}
 		m.Tables = append(m.Tables, tab)
 	}
-	return m
+	return s, m
 }
 
 // WriteSnapshot writes and commits a snapshot (see WriteParts) and returns
 // its manifest.
 func WriteSnapshot(t testing.TB, lk *lake.Lake, tenant, id string, tables []string, parts ...int) *lake.Manifest {
 	t.Helper()
-	m := WriteParts(t, lk, tenant, id, tables, parts...)
-	commit(t, lk, m)
+	s, m := StartSnapshot(t, lk, tenant, id, tables, parts...)
+	if err := s.Commit(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
 	return m
-}
-
-func commit(t testing.TB, lk *lake.Lake, m *lake.Manifest) {
-	t.Helper()
-	ctx := context.Background()
-	s, err := lk.NewSnapshot(ctx, m.Tenant, m.SnapshotID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(ctx, m); err != nil {
-		t.Fatal(err)
-	}
 }

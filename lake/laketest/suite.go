@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +42,13 @@ func Run(t *testing.T, newFixture func(t *testing.T) Fixture) {
 		{"GCDryRun", testGCDryRun},
 		{"CrashedReadSweptAfterGrace", testCrashedRead},
 		{"HostileNames", testHostileNames},
+		{"ReadMustCommitWithinMaxReadDuration", testCommitExpires},
+		{"OrphanGraceByIDTimeAndMinimum", testOrphanGrace},
+		{"GCKeepsSnapshotsLiveInTargets", testGCKeepsLive},
+		{"TamperedPartsAreCorrupt", testTamperedParts},
+		{"CheckStored", testCheckStored},
+		{"ReadsAndSweepsRace", testReadsAndSweepsRace},
+		{"ClaimSnapshotTakesNextMillisecond", testClaimSnapshot},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,7 +161,7 @@ func testCommitListRoundTrip(t *testing.T, f Fixture) {
 			}
 		}
 	}
-	wantKeys = append(wantKeys, f.Root+lake.ManifestKey("acme", id2))
+	wantKeys = append(wantKeys, f.Root+lake.ManifestKey("acme", id2), f.Root+lake.ClaimKey("acme", id2))
 	equal(t, "objects in the bucket", sortedCopy(f.Keys(t)), sortedCopy(wantKeys))
 	if u := f.Lake.ManifestURL("acme", id2); !strings.HasSuffix(u, "/"+lake.ManifestKey("acme", id2)) {
 		t.Errorf("ManifestURL = %q", u)
@@ -254,57 +264,69 @@ func testUncommittedInvisible(t *testing.T, f Fixture) {
 
 func testSecondCommitExists(t *testing.T, f Fixture) {
 	ctx := context.Background()
-	first := WriteParts(t, f.Lake, "acme", id2, tables)
-	late, err := f.Lake.NewSnapshot(ctx, "acme", id2) // started before the first commit
-	if err != nil {
+	s, first := StartSnapshot(t, f.Lake, "acme", id2, tables)
+	// A second read of the same id loses before it writes anything, while
+	// the first is still writing and once it has committed.
+	before := f.Keys(t)
+	clock := f.Other(t).WithClock(ClockAt(t, id2))
+	_, err := clock.NewSnapshot(ctx, "acme", id2)
+	wantErr(t, "NewSnapshot of a snapshot id another read took", err, lake.ErrExists)
+	if want := "another read of tenant acme took snapshot id " + id2; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("NewSnapshot of a taken id: %v; want it to say %q", err, want)
+	}
+	if err != nil && strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("NewSnapshot of a taken id: %v; it names a temporary file", err)
+	}
+	equal(t, "objects after a losing NewSnapshot", f.Keys(t), before)
+	if err := s.Commit(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	commit(t, f.Lake, first)
 	second := *first
 	second.ToolVersion = "second"
-	err = late.Commit(ctx, &second)
+	err = s.Commit(ctx, &second)
 	wantErr(t, "second Commit", err, lake.ErrExists)
 	equal(t, "manifest after a second commit", mustManifest(t, f.Lake, "acme", id2), first)
-	_, err = f.Lake.NewSnapshot(ctx, "acme", id2)
+	_, err = clock.NewSnapshot(ctx, "acme", id2)
 	wantErr(t, "NewSnapshot of a committed snapshot", err, lake.ErrExists)
 }
 
+// testConcurrentCommits races NewSnapshot of one id from several lakes on
+// the same storage (as separate processes would), then Commit of the
+// winner's snapshot from several goroutines: exactly one of each wins.
 func testConcurrentCommits(t *testing.T, f Fixture) {
 	ctx := context.Background()
-	base := WriteParts(t, f.Lake, "acme", id2, tables)
 	const racers = 8
 	var (
-		start  sync.WaitGroup
-		done   sync.WaitGroup
+		claims [racers]*lake.Snapshot
 		errs   [racers]error
-		snaps  [racers]*lake.Snapshot
-		mans   [racers]*lake.Manifest
-		ready  = make(chan struct{})
 		others [racers]*lake.Lake
 	)
 	for i := range racers {
-		others[i] = f.Other(t)
-		s, err := others[i].NewSnapshot(ctx, "acme", id2)
-		if err != nil {
-			t.Fatal(err)
+		others[i] = f.Other(t).WithClock(ClockAt(t, id2))
+	}
+	race(racers, func(i int) { claims[i], errs[i] = others[i].NewSnapshot(ctx, "acme", id2) })
+	var s *lake.Snapshot
+	for i, err := range errs {
+		switch {
+		case err == nil && s != nil:
+			t.Errorf("two racers claimed %s; racer %d second", id2, i)
+		case err == nil:
+			s = claims[i]
+		default:
+			wantErr(t, "losing NewSnapshot", err, lake.ErrExists)
 		}
+	}
+	if s == nil {
+		t.Fatal("no racer claimed the snapshot id")
+	}
+	base := writeTables(t, s, "acme", id2, tables)
+	var mans [racers]*lake.Manifest
+	for i := range racers {
 		m := *base
 		m.ToolVersion = "racer " + string(rune('a'+i))
-		snaps[i], mans[i] = s, &m
+		mans[i] = &m
 	}
-	for i := range racers {
-		start.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			start.Done()
-			<-ready
-			errs[i] = snaps[i].Commit(ctx, mans[i])
-		}()
-	}
-	start.Wait()
-	close(ready)
-	done.Wait()
+	race(racers, func(i int) { errs[i] = s.Commit(ctx, mans[i]) })
 	winner := -1
 	for i, err := range errs {
 		switch {
@@ -331,19 +353,60 @@ func testConcurrentCommits(t *testing.T, f Fixture) {
 				}
 			}
 		}
-		if want := len(tables) + racers; uploads != want {
-			t.Errorf("the fake GCS saw %d uploads, want %d", uploads, want)
+		if want := racers + len(tables) + racers; uploads > want {
+			t.Errorf("the fake GCS saw %d uploads, want at most %d", uploads, want)
 		}
 	}
 }
 
+// race runs fn(0..n-1) in n goroutines released at once, and waits.
+func race(n int, fn func(i int)) {
+	var start, done sync.WaitGroup
+	ready := make(chan struct{})
+	for i := range n {
+		start.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Done()
+			<-ready
+			fn(i)
+		}()
+	}
+	start.Wait()
+	close(ready)
+	done.Wait()
+}
+
+// writeTables writes one part of each table to s and returns the manifest
+// that commits them.
+func writeTables(t *testing.T, s *lake.Snapshot, tenant, id string, tables []string) *lake.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	start, _ := lake.ParseSnapshotID(id)
+	m := &lake.Manifest{FormatVersion: lake.FormatVersion, Tenant: tenant, SnapshotID: id, StartedAt: start, CommittedAt: start, ToolVersion: "laketest"}
+	for _, table := range tables {
+		p, err := s.CreatePart(ctx, table, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(PartBytes(tenant, id, table, 0)); err != nil {
+			t.Fatal(err)
+		}
+		p.SetRows(1)
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m.Tables = append(m.Tables, lake.Table{Source: "public." + table, Name: table,
+			Columns: []lake.Column{{Source: "id", Name: "id", SourceType: "bigint", ParquetType: "INT64", BigQueryType: "INT64"}},
+			Rows:    1, Files: []lake.File{p.File()}})
+	}
+	return m
+}
+
 func testSecondCreatePart(t *testing.T, f Fixture) {
 	ctx := context.Background()
-	m := WriteParts(t, f.Lake, "acme", id2, tables[:1])
-	s, err := f.Lake.NewSnapshot(ctx, "acme", id2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, m := StartSnapshot(t, f.Lake, "acme", id2, tables[:1])
 	p, err := s.CreatePart(ctx, tables[0], 0)
 	if err == nil {
 		if _, err = p.Write([]byte("a different part")); err != nil {
@@ -359,11 +422,7 @@ func testSecondCreatePart(t *testing.T, f Fixture) {
 
 func testCommitChecksParts(t *testing.T, f Fixture) {
 	ctx := context.Background()
-	m := WriteParts(t, f.Lake, "acme", id2, tables[:1])
-	s, err := f.Lake.NewSnapshot(ctx, "acme", id2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, m := StartSnapshot(t, f.Lake, "acme", id2, tables[:1])
 	missing := *m
 	missing.Tables = []lake.Table{m.Tables[0]}
 	missing.Tables[0].Files = append([]lake.File{}, m.Tables[0].Files...)
@@ -387,7 +446,7 @@ func testCommitChecksParts(t *testing.T, f Fixture) {
 }
 
 func testCancelledPart(t *testing.T, f Fixture) {
-	s, err := f.Lake.NewSnapshot(context.Background(), "acme", id2)
+	s, err := f.Lake.WithClock(ClockAt(t, id2)).NewSnapshot(context.Background(), "acme", id2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,9 +465,7 @@ func testCancelledPart(t *testing.T, f Fixture) {
 	if err := p.Close(); err == nil {
 		t.Error("Close after cancel succeeded")
 	}
-	if keys := f.Keys(t); len(keys) != 0 {
-		t.Errorf("a cancelled upload left %v", keys)
-	}
+	equal(t, "objects after a cancelled upload (only the claim)", f.Keys(t), []string{f.Root + lake.ClaimKey("acme", id2)})
 }
 
 func testOpenPartVerify(t *testing.T, f Fixture) {
@@ -560,8 +617,8 @@ func testGCPolicy(t *testing.T, f Fixture) {
 			equal(t, "kept", rep.Kept, kept)
 			equal(t, "deleted", rep.DeletedSnapshots, deleted)
 			equal(t, "swept", rep.SweptOrphans, []string{})
-			if rep.DeletedObjects != 5*len(deleted) || rep.DryRun || rep.Tenant != tenant {
-				t.Errorf("report %+v: want %d objects deleted for real", rep, 5*len(deleted))
+			if rep.DeletedObjects != 6*len(deleted) || rep.DryRun || rep.Tenant != tenant {
+				t.Errorf("report %+v: want %d objects deleted for real", rep, 6*len(deleted))
 			}
 			equal(t, "Snapshots after GC", snapshotIDs(t, lk, tenant), kept)
 			for _, id := range deleted {
@@ -614,8 +671,8 @@ func checkManifestDeletedFirst(t *testing.T, reqs []Request, tenant string, dele
 				order = append(order, r.Path)
 			}
 		}
-		if len(order) != 5 || !strings.HasSuffix(order[0], lake.ManifestKey(tenant, id)) {
-			t.Errorf("DELETE requests for snapshot %s: %v; want the manifest first, then 4 parts", id, order)
+		if len(order) != 6 || !strings.HasSuffix(order[0], lake.ManifestKey(tenant, id)) || !strings.HasSuffix(order[5], lake.ClaimKey(tenant, id)) {
+			t.Errorf("DELETE requests for snapshot %s: %v; want the manifest first, then 4 parts, then the claim", id, order)
 		}
 	}
 }
@@ -651,16 +708,17 @@ func testGCDryRun(t *testing.T, f Fixture) {
 	equal(t, "dry run kept", rep.Kept, []string{ids[2]})
 	equal(t, "dry run would delete", rep.DeletedSnapshots, []string{ids[1], ids[0]})
 	equal(t, "dry run would sweep", rep.SweptOrphans, []string{lake.SnapshotID(now.Add(-time.Hour))})
-	if !rep.DryRun || rep.DeletedObjects != 5 {
-		t.Errorf("dry run report %+v: want DryRun and 5 objects", rep)
+	if !rep.DryRun || rep.DeletedObjects != 8 {
+		t.Errorf("dry run report %+v: want DryRun and 8 objects", rep)
 	}
 	equal(t, "objects after a dry run", f.Keys(t), before)
 }
 
 // testCrashedRead is the crash test: a read wrote parts and died before its
-// manifest. Its parts are invisible, kept during the grace period (a read may
-// still be running), and swept after it; the committed snapshot beside them
-// is untouched. A tenant whose only snapshot crashed is swept by GCAll.
+// manifest. Its parts are invisible, kept while its id is younger than the
+// grace period (a read may still be running), and swept after it; the
+// committed snapshot beside them is untouched. A tenant whose only snapshot
+// crashed is swept by GCAll.
 func testCrashedRead(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	good := WriteSnapshot(t, f.Lake, "acme", id2, tables, 2, 1, 1)
@@ -668,16 +726,16 @@ func testCrashedRead(t *testing.T, f Fixture) {
 	WriteParts(t, f.Lake, "ghost", id1, tables)         // a first read that crashed
 	goodKeys := keysUnder(t, f, lake.SnapshotPrefix("acme", id2))
 	crashed := keysUnder(t, f, lake.SnapshotPrefix("acme", id3))
-	if len(crashed) != 5 {
-		t.Fatalf("crashed read left %v, want 5 parts", crashed)
+	if len(crashed) != 6 {
+		t.Fatalf("crashed read left %v, want its claim and 5 parts", crashed)
 	}
 	equal(t, "Snapshots with a crashed read", snapshotIDs(t, f.Lake, "acme"), []string{id2})
 	equal(t, "Tenants with a crashed read", tenants(t, f.Lake), []string{"acme"})
 
 	const grace = time.Hour
 	p := lake.Policy{KeepLast: 1, OrphanGrace: grace}
-	written := time.Now()
-	rep, err := f.Lake.GC(ctx, "acme", p, written.Add(grace/2))
+	written, _ := lake.ParseSnapshotID(id3) // by the id's time, not the objects'
+	rep, err := f.Lake.GC(ctx, "acme", p, written.Add(grace-time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,10 +748,10 @@ func testCrashedRead(t *testing.T, f Fixture) {
 	}
 	equal(t, "swept after the grace period", rep.SweptOrphans, []string{id3})
 	equal(t, "kept", rep.Kept, []string{id2})
-	if rep.DeletedObjects != 5 {
-		t.Errorf("deleted %d objects, want 5", rep.DeletedObjects)
+	if rep.DeletedObjects != 6 {
+		t.Errorf("deleted %d objects, want 6", rep.DeletedObjects)
 	}
-	equal(t, "crashed parts after the grace period", keysUnder(t, f, lake.SnapshotPrefix("acme", id3)), []string(nil))
+	equal(t, "crashed parts after the grace period: GC's seal", keysUnder(t, f, lake.SnapshotPrefix("acme", id3)), []string{f.Root + lake.ManifestKey("acme", id3)})
 	equal(t, "committed snapshot's objects", keysUnder(t, f, lake.SnapshotPrefix("acme", id2)), goodKeys)
 	equal(t, "committed manifest", mustManifest(t, f.Lake, "acme", id2), good)
 	verifyAll(t, f.Lake, good)
@@ -705,8 +763,13 @@ func testCrashedRead(t *testing.T, f Fixture) {
 	if len(reps) != 2 || reps[1].Tenant != "ghost" || !reflect.DeepEqual(reps[1].SweptOrphans, []string{id1}) {
 		t.Errorf("GCAll reports %+v; want ghost's %s swept", reps, id1)
 	}
+	equal(t, "GCAll left of ghost: the seal", keysUnder(t, f, "tenant=ghost/"), []string{f.Root + lake.ManifestKey("ghost", id1)})
+	equal(t, "Tenants after GCAll", tenants(t, f.Lake), []string{"acme"})
+	if _, err := f.Lake.GCAll(ctx, p, written.Add(grace+lake.SealKeep)); err != nil {
+		t.Fatal(err)
+	}
 	if keys := keysUnder(t, f, "tenant=ghost/"); len(keys) != 0 {
-		t.Errorf("GCAll left %v", keys)
+		t.Errorf("GCAll after SealKeep left %v", keys)
 	}
 }
 
@@ -724,11 +787,7 @@ var (
 func testHostileNames(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	lk := f.Lake
-	good := WriteParts(t, lk, "acme", id2, tables[:1])
-	s, err := lk.NewSnapshot(ctx, "acme", id2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, good := StartSnapshot(t, lk, "acme", id2, tables[:1])
 	now := time.Now()
 	for _, bad := range hostileTenants {
 		_, err := lk.NewSnapshot(ctx, bad, id2)
@@ -774,7 +833,7 @@ func testHostileNames(t *testing.T, f Fixture) {
 		err = lk.WriteLedger(ctx, "acme", "bigquery", bad, "load", "x")
 		wantErr(t, "WriteLedger(id "+bad+")", err, lake.ErrInvalid)
 	}
-	_, err = s.CreatePart(ctx, "orders", -1)
+	_, err := s.CreatePart(ctx, "orders", -1)
 	wantErr(t, "CreatePart(-1)", err, lake.ErrInvalid)
 	// A bad file path in a manifest: outside its table, or its snapshot.
 	for _, path := range []string{
@@ -789,7 +848,467 @@ func testHostileNames(t *testing.T, f Fixture) {
 		m.Tables[0].Files[0].Path = path
 		wantErr(t, "Commit of a file at "+path, s.Commit(ctx, &m), lake.ErrInvalid)
 	}
-	// Everything in the bucket is the one honest snapshot's part.
-	want := []string{f.Root + good.Tables[0].Files[0].Path}
+	// Everything in the bucket is the one honest snapshot's claim and part.
+	want := sortedCopy([]string{f.Root + lake.ClaimKey("acme", id2), f.Root + good.Tables[0].Files[0].Path})
 	equal(t, "objects in the whole bucket after hostile calls", f.Keys(t), want)
+}
+
+// testCommitExpires: a read commits within MaxReadDuration of its id's time
+// or not at all, by the lake's clock; a refused commit writes nothing.
+func testCommitExpires(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	start, _ := lake.ParseSnapshotID(id2)
+	var now time.Time
+	lk := f.Lake.WithClock(func() time.Time { return now })
+	now = start
+	s, err := lk.NewSnapshot(ctx, "acme", id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := writeTables(t, s, "acme", id2, tables[:1])
+	now = start.Add(lake.MaxReadDuration)
+	err = s.Commit(ctx, m)
+	wantErr(t, "Commit MaxReadDuration after the id", err, lake.ErrExpired)
+	if err != nil && !strings.Contains(err.Error(), "acme/"+id2) {
+		t.Errorf("expired Commit: %v; want it to name the snapshot", err)
+	}
+	if keys := keysUnder(t, f, lake.ManifestKey("acme", id2)); len(keys) != 0 {
+		t.Errorf("an expired commit wrote %v", keys)
+	}
+	equal(t, "Snapshots after an expired commit", snapshotIDs(t, f.Lake, "acme"), []string{})
+	now = start.Add(lake.MaxReadDuration - time.Millisecond)
+	if err := s.Commit(ctx, m); err != nil {
+		t.Errorf("Commit a millisecond within MaxReadDuration: %v", err)
+	}
+	equal(t, "Snapshots", snapshotIDs(t, f.Lake, "acme"), []string{id2})
+	// A read may not even start a snapshot whose id is that old.
+	before := f.Keys(t)
+	now, _ = lake.ParseSnapshotID(id3)
+	now = now.Add(lake.MaxReadDuration)
+	_, err = lk.NewSnapshot(ctx, "acme", id3)
+	wantErr(t, "NewSnapshot of an expired id", err, lake.ErrExpired)
+	equal(t, "objects after NewSnapshot of an expired id", f.Keys(t), before)
+}
+
+// testOrphanGrace: an orphan is swept by its id's age, never by its
+// objects' times, and only with a grace of at least MinOrphanGrace.
+func testOrphanGrace(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	WriteSnapshot(t, f.Lake, "acme", id1, tables[:1])
+	late, m := StartSnapshot(t, f.Lake, "acme", id2, tables[:1]) // its objects are new, its id is old
+	before := f.Keys(t)
+	for _, g := range []time.Duration{-time.Hour, time.Nanosecond, time.Minute, lake.MaxReadDuration, lake.MinOrphanGrace - time.Nanosecond} {
+		_, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: g}, time.Now())
+		wantErr(t, fmt.Sprintf("GC with grace %s", g), err, lake.ErrInvalid)
+		_, err = f.Lake.GCAll(ctx, lake.Policy{OrphanGrace: g}, time.Now())
+		wantErr(t, fmt.Sprintf("GCAll with grace %s", g), err, lake.ErrInvalid)
+	}
+	equal(t, "objects after refused GCs", f.Keys(t), before)
+	at, _ := lake.ParseSnapshotID(id2)
+	p := lake.Policy{OrphanGrace: lake.MinOrphanGrace}
+	rep, err := f.Lake.GC(ctx, "acme", p, at.Add(lake.MinOrphanGrace-time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "swept a millisecond within the grace", rep.SweptOrphans, []string{})
+	rep, err = f.Lake.GC(ctx, "acme", lake.Policy{}, at.Add(lake.DefaultOrphanGrace-time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "swept within the default grace", rep.SweptOrphans, []string{})
+	rep, err = f.Lake.GC(ctx, "acme", p, at.Add(lake.MinOrphanGrace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "swept once the id is as old as the grace", rep.SweptOrphans, []string{id2})
+	seal := []string{f.Root + lake.ManifestKey("acme", id2)}
+	equal(t, "objects of the swept orphan: the seal", keysUnder(t, f, lake.SnapshotPrefix("acme", id2)), seal)
+	equal(t, "Snapshots", snapshotIDs(t, f.Lake, "acme"), []string{id1})
+	equal(t, "Tenants", tenants(t, f.Lake), []string{"acme"})
+	_, err = f.Lake.Manifest(ctx, "acme", id2)
+	wantErr(t, "Manifest of a sealed snapshot", err, lake.ErrNotFound)
+	// A read whose own clock still says it may commit (a skewed clock)
+	// cannot: the seal took the manifest's place.
+	err = late.Commit(ctx, m)
+	wantErr(t, "Commit of a sealed snapshot", err, lake.ErrExpired)
+	equal(t, "objects after a late commit", keysUnder(t, f, lake.SnapshotPrefix("acme", id2)), seal)
+	rep, err = f.Lake.GC(ctx, "acme", p, at.Add(lake.MinOrphanGrace+lake.SealKeep-time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "swept again within SealKeep", rep.SweptOrphans, []string{})
+	equal(t, "the seal within SealKeep", keysUnder(t, f, lake.SnapshotPrefix("acme", id2)), seal)
+	rep, err = f.Lake.GC(ctx, "acme", p, at.Add(lake.MinOrphanGrace+lake.SealKeep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "swept after SealKeep", rep.SweptOrphans, []string{id2})
+	equal(t, "objects after SealKeep", keysUnder(t, f, lake.SnapshotPrefix("acme", id2)), []string(nil))
+}
+
+// testGCKeepsLive: a snapshot that a target's newest ledger record says is
+// live survives retention (reported as protected) unless forced.
+func testGCKeepsLive(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+	ids := days(now, 4, 3, 2, 1) // oldest first
+	for _, id := range ids {
+		WriteSnapshot(t, f.Lake, "acme", id, tables[:1])
+	}
+	type rec struct {
+		Outcome    string    `json:"outcome"`
+		Live       string    `json:"live,omitempty"`
+		LoadID     string    `json:"load_id"`
+		FinishedAt time.Time `json:"finished_at"`
+	}
+	write := func(target, id, load string, finished time.Time, live string) {
+		t.Helper()
+		if err := f.Lake.WriteLedger(ctx, "acme", target, id, load, rec{"loaded", live, load, finished}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// warehouse: ids[3] loaded, then a replay of ids[0] (its record sorts
+	// first by key, but is the newest by time).
+	write("warehouse", ids[3], "load_2", now.Add(-time.Hour), ids[3])
+	write("warehouse", ids[0], "load_3", now.Add(-time.Minute), ids[0])
+	// bq: ids[1] was live once; ids[2] is live now, then a failed load of
+	// ids[3] still says ids[2].
+	write("bq", ids[1], "load_1", now.Add(-48*time.Hour), ids[1])
+	write("bq", ids[2], "load_2", now.Add(-24*time.Hour), ids[2])
+	write("bq", ids[3], "load_4", now.Add(-30*time.Minute), ids[2])
+	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "kept", rep.Kept, []string{ids[3], ids[2], ids[0]})
+	equal(t, "protected", rep.Protected, []lake.Protected{{SnapshotID: ids[2], Targets: []string{"bq"}}, {SnapshotID: ids[0], Targets: []string{"warehouse"}}})
+	equal(t, "deleted", rep.DeletedSnapshots, []string{ids[1]})
+	equal(t, "Snapshots", snapshotIDs(t, f.Lake, "acme"), []string{ids[3], ids[2], ids[0]})
+	rep, err = f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1, Force: true, DryRun: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "forced: deleted", rep.DeletedSnapshots, []string{ids[2], ids[0]})
+	equal(t, "forced: protected", rep.Protected, []lake.Protected{{SnapshotID: ids[2], Targets: []string{"bq"}, Forced: true}, {SnapshotID: ids[0], Targets: []string{"warehouse"}, Forced: true}})
+	// A ledger record GC cannot read stops it before it deletes anything.
+	if err := f.Lake.WriteLedger(ctx, "acme", "bq", ids[3], "load_5", "not an outcome"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Lake.GC(ctx, "acme", lake.Policy{KeepLast: 1, Force: true}, now)
+	wantErr(t, "GC with an unreadable ledger record", err, lake.ErrInvalid)
+	equal(t, "Snapshots after a GC stopped by the ledger", snapshotIDs(t, f.Lake, "acme"), []string{ids[3], ids[2], ids[0]})
+}
+
+// testTamperedParts: a committed part overwritten with another snapshot's
+// part of the same size, or with one byte of its Parquet footer flipped, is
+// refused by OpenPart and StreamPart with ErrCorrupt naming the part.
+func testTamperedParts(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	// Two snapshots whose parts have the same size and different bytes.
+	m1 := WriteSnapshot(t, f.Lake, "acme", id1, tables[:1])
+	m2 := WriteSnapshot(t, f.Lake, "acme", id2, tables[:1])
+	file1, file2 := m1.Tables[0].Files[0], m2.Tables[0].Files[0]
+	if file1.Bytes != file2.Bytes || file1.SHA256 == file2.SHA256 {
+		t.Fatalf("parts %+v and %+v: want the same size, other bytes", file1, file2)
+	}
+	data2 := PartBytes("acme", id2, tables[0], 0)
+	for _, c := range []struct {
+		what string
+		data []byte
+	}{
+		{"another snapshot's part of the same size", PartBytes("acme", id1, tables[0], 0)},
+		{"a flipped byte in the footer", flipNearEnd(data2)},
+	} {
+		f.Overwrite(t, file2.Path, c.data)
+		_, err := f.Lake.OpenPart(ctx, file2)
+		wantCorrupt(t, "OpenPart of "+c.what, err, file2.Path)
+		s, err := f.Lake.StreamPart(ctx, file2)
+		if err != nil {
+			t.Fatalf("StreamPart of %s: %v", c.what, err)
+		}
+		got, err := io.ReadAll(s)
+		wantCorrupt(t, "StreamPart of "+c.what, err, file2.Path)
+		if len(got) != len(c.data) {
+			t.Errorf("StreamPart of %s: read %d bytes before failing, want all %d", c.what, len(got), len(c.data))
+		}
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+		wantCorrupt(t, "Verify of "+c.what, f.Lake.Verify(ctx, file2), file2.Path)
+	}
+	// Untouched parts open, stream and read back exactly.
+	r, err := f.Lake.OpenPart(ctx, file1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(io.NewSectionReader(r, 0, r.Size()))
+	if err != nil || string(all) != string(PartBytes("acme", id1, tables[0], 0)) {
+		t.Errorf("OpenPart of an untouched part read %q, %v", all, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Error(err)
+	}
+	s, err := f.Lake.StreamPart(ctx, file1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err = io.ReadAll(s)
+	if err != nil || string(all) != string(PartBytes("acme", id1, tables[0], 0)) {
+		t.Errorf("StreamPart of an untouched part read %q, %v", all, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	// A path that is no part key never reaches the bucket.
+	for _, path := range []string{"../x", lake.ManifestKey("acme", id1), file1.Path + "/..", "tenant=acme/snapshot=" + id1 + "/table=orders/part-1.parquet"} {
+		bad := file1
+		bad.Path = path
+		_, err := f.Lake.OpenPart(ctx, bad)
+		wantErr(t, "OpenPart("+path+")", err, lake.ErrInvalid)
+		_, err = f.Lake.StreamPart(ctx, bad)
+		wantErr(t, "StreamPart("+path+")", err, lake.ErrInvalid)
+		wantErr(t, "CheckStored("+path+")", f.Lake.CheckStored(ctx, bad), lake.ErrInvalid)
+	}
+}
+
+// flipNearEnd returns data with one bit flipped in its last bytes, where a
+// Parquet file keeps its footer.
+func flipNearEnd(data []byte) []byte {
+	c := append([]byte{}, data...)
+	c[len(c)-3] ^= 0x10
+	return c
+}
+
+func wantCorrupt(t *testing.T, what string, err error, path string) {
+	t.Helper()
+	wantErr(t, what, err, lake.ErrCorrupt)
+	if err != nil && !strings.Contains(err.Error(), path) {
+		t.Errorf("%s: %v; want it to name %s", what, err, path)
+	}
+}
+
+// testCheckStored: on GCS, CheckStored compares the CRC-32C that GCS stores
+// with the one the manifest recorded, without downloading the part; on other
+// lakes it reads the part. A mismatch is ErrCorrupt either way.
+func testCheckStored(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	m := WriteSnapshot(t, f.Lake, "acme", id2, tables[:1], 2)
+	good, victim := m.Tables[0].Files[0], m.Tables[0].Files[1]
+	if len(good.CRC32C) != 8 {
+		t.Fatalf("part %s: crc32c %q, want 8 hex digits", good.Path, good.CRC32C)
+	}
+	before := len(requests(f))
+	if err := f.Lake.CheckStored(ctx, good); err != nil {
+		t.Errorf("CheckStored of an untouched part: %v", err)
+	}
+	data := PartBytes("acme", id2, tables[0], 1)
+	f.Overwrite(t, victim.Path, flipNearEnd(data))
+	wantCorrupt(t, "CheckStored of a part with a flipped bit", f.Lake.CheckStored(ctx, victim), victim.Path)
+	if f.Requests != nil {
+		for _, r := range requests(f)[before:] {
+			if len(r.Query["alt"]) > 0 && r.Query["alt"][0] == "media" {
+				t.Errorf("CheckStored on GCS downloaded %s", r.Path)
+			}
+		}
+	}
+	// A manifest written before CRC-32C were recorded: the part is read.
+	old := victim
+	old.CRC32C = ""
+	wantCorrupt(t, "CheckStored without a recorded crc32c", f.Lake.CheckStored(ctx, old), victim.Path)
+	f.Overwrite(t, victim.Path, data)
+	if err := f.Lake.CheckStored(ctx, old); err != nil {
+		t.Errorf("CheckStored without a recorded crc32c, part restored: %v", err)
+	}
+	wrongCRC := good
+	wrongCRC.CRC32C = "00000000"
+	if f.Requests != nil {
+		wantCorrupt(t, "CheckStored with another crc32c", f.Lake.CheckStored(ctx, wrongCRC), good.Path)
+	}
+	longer := good
+	longer.Bytes++
+	wantCorrupt(t, "CheckStored with another size", f.Lake.CheckStored(ctx, longer), good.Path)
+	gone := good
+	gone.Path = lake.PartKey("acme", id2, tables[0], 9)
+	wantErr(t, "CheckStored of a missing part", f.Lake.CheckStored(ctx, gone), lake.ErrNotFound)
+}
+
+// testClaimSnapshot: two reads that start in the same millisecond get two
+// snapshots, the second the next free millisecond; neither writes into the
+// other's.
+func testClaimSnapshot(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	start, _ := lake.ParseSnapshotID(id2)
+	lk := f.Lake.WithClock(func() time.Time { return start.Add(time.Second) })
+	first, err := lk.ClaimSnapshot(ctx, "acme", start.Add(400*time.Microsecond))
+	if err != nil || first.ID() != id2 {
+		t.Fatalf("first ClaimSnapshot: %v, %v; want %s", first, err, id2)
+	}
+	_, err = lk.NewSnapshot(ctx, "acme", id2)
+	wantErr(t, "NewSnapshot of the same id", err, lake.ErrExists)
+	second, err := f.Other(t).WithClock(func() time.Time { return start.Add(time.Second) }).ClaimSnapshot(ctx, "acme", start)
+	next := lake.SnapshotID(start.Add(time.Millisecond))
+	if err != nil || second.ID() != next {
+		t.Fatalf("second ClaimSnapshot in the same millisecond: %v, %v; want %s", second, err, next)
+	}
+	m1 := writeTables(t, first, "acme", id2, tables[:1])
+	m2 := writeTables(t, second, "acme", next, tables[:1])
+	for _, c := range []struct {
+		s *lake.Snapshot
+		m *lake.Manifest
+	}{{first, m1}, {second, m2}} {
+		if err := c.s.Commit(ctx, c.m); err != nil {
+			t.Fatal(err)
+		}
+		verifyAll(t, f.Lake, c.m)
+	}
+	equal(t, "Snapshots", snapshotIDs(t, f.Lake, "acme"), []string{next, id2})
+}
+
+// testReadsAndSweepsRace runs many reads (claim, several parts over two
+// tables, commit) and sweeps of the same tenant at once, on a shared virtual
+// clock that every step of a read advances, so reads routinely run past
+// MaxReadDuration and sweeps see their ids older than the grace while they
+// still write. Whatever the interleaving, every committed snapshot must be
+// listed, complete and verified; nothing listed may miss a part.
+func testReadsAndSweepsRace(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	base := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
+	var clock atomic.Int64 // virtual nanoseconds since base
+	now := func() time.Time { return base.Add(time.Duration(clock.Load())) }
+	advance := func(rng *rand.Rand) { clock.Add(int64(time.Duration(rng.IntN(9)) * time.Minute)) }
+	const readers, reads, sweepers = 6, 12, 2
+	var (
+		mu        sync.Mutex
+		committed = map[string]*lake.Manifest{}
+		expired   int
+		wg        sync.WaitGroup
+		errs      = make(chan error, readers+sweepers)
+		done      atomic.Bool
+		swept     atomic.Int64
+	)
+	for r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 1))
+			lk := f.Other(t).WithClock(now)
+			for range reads {
+				id := lake.SnapshotID(now())
+				s, err := lk.NewSnapshot(ctx, "acme", id)
+				for errors.Is(err, lake.ErrExists) { // another read took this millisecond
+					t0, _ := lake.ParseSnapshotID(id)
+					id = lake.SnapshotID(t0.Add(time.Millisecond))
+					s, err = lk.NewSnapshot(ctx, "acme", id)
+				}
+				if errors.Is(err, lake.ErrExpired) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				m, err := racePartsAndCommit(ctx, s, id, rng, advance)
+				switch {
+				case errors.Is(err, lake.ErrExpired):
+					mu.Lock()
+					expired++
+					mu.Unlock()
+				case err != nil:
+					errs <- err
+					return
+				case m != nil:
+					mu.Lock()
+					committed[id] = m
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	var sw sync.WaitGroup
+	for range sweepers {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			lk := f.Other(t)
+			for !done.Load() {
+				rep, err := lk.GC(ctx, "acme", lake.Policy{OrphanGrace: lake.MinOrphanGrace}, now())
+				if err != nil {
+					errs <- err
+					return
+				}
+				swept.Add(int64(len(rep.SweptOrphans)))
+			}
+		}()
+	}
+	wg.Wait()
+	done.Store(true)
+	sw.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// A last sweep, long after every read and past SealKeep: only committed
+	// snapshots remain.
+	rep, err := f.Lake.GC(ctx, "acme", lake.Policy{OrphanGrace: lake.MinOrphanGrace}, now().Add(lake.MinOrphanGrace+lake.SealKeep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	swept.Add(int64(len(rep.SweptOrphans)))
+	listed := snapshotIDs(t, f.Lake, "acme")
+	t.Logf("%d committed, %d commits refused as expired, %d orphans swept, %d listed", len(committed), expired, swept.Load(), len(listed))
+	if len(listed) != len(committed) {
+		t.Errorf("%d snapshots listed, %d committed", len(listed), len(committed))
+	}
+	for _, id := range listed {
+		want := committed[id]
+		if want == nil {
+			t.Errorf("snapshot %s is listed but its commit did not succeed", id)
+			continue
+		}
+		equal(t, "manifest "+id, mustManifest(t, f.Lake, "acme", id), want)
+		verifyAll(t, f.Lake, want)
+	}
+	for _, k := range f.Keys(t) {
+		k = strings.TrimPrefix(k, f.Root)
+		if id, _, _ := strings.Cut(strings.TrimPrefix(k, "tenant=acme/snapshot="), "/"); committed[id] == nil {
+			t.Errorf("object %s left by an uncommitted read after the last sweep", k)
+		}
+	}
+}
+
+// racePartsAndCommit writes two tables of one to three parts each to s,
+// advancing the virtual clock before each part, and commits; one read in
+// eight crashes instead (returns nil, nil without committing).
+func racePartsAndCommit(ctx context.Context, s *lake.Snapshot, id string, rng *rand.Rand, advance func(*rand.Rand)) (*lake.Manifest, error) {
+	start, _ := lake.ParseSnapshotID(id)
+	m := &lake.Manifest{FormatVersion: lake.FormatVersion, Tenant: "acme", SnapshotID: id, StartedAt: start, CommittedAt: start, ToolVersion: "race"}
+	for _, table := range []string{"orders", "items"} {
+		tab := lake.Table{Source: "public." + table, Name: table,
+			Columns: []lake.Column{{Source: "id", Name: "id", SourceType: "bigint", ParquetType: "INT64", BigQueryType: "INT64"}}}
+		for n := range 1 + rng.IntN(3) {
+			advance(rng)
+			p, err := s.CreatePart(ctx, table, n)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := p.Write(PartBytes("acme", id, table, n)); err != nil {
+				return nil, err
+			}
+			p.SetRows(1)
+			if err := p.Close(); err != nil {
+				return nil, err
+			}
+			tab.Files = append(tab.Files, p.File())
+			tab.Rows++
+		}
+		m.Tables = append(m.Tables, tab)
+	}
+	if rng.IntN(8) == 0 {
+		return nil, nil
+	}
+	advance(rng)
+	if err := s.Commit(ctx, m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -259,10 +259,14 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 			return nil, fmt.Errorf("snapshot %s: table %s: %w", id, tb.source(), err)
 		}
 	}
-	snap, err := lk.NewSnapshot(ctx, t.ID, id)
+	// Another read of the tenant may have taken this millisecond: the
+	// snapshot then gets the next free one.
+	snap, err := lk.ClaimSnapshot(ctx, t.ID, started)
 	if err != nil {
 		return nil, err
 	}
+	id = snap.ID()
+	m.SnapshotID = id
 	tr.setPhase("reading")
 	if err := r.readTables(ctx, t, snap, exported, tables, tr); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", id, err)

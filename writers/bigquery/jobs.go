@@ -184,7 +184,7 @@ func (w *Writer) runJob(ctx context.Context, id string, start func(context.Conte
 // not retried: they would fail the same way.
 func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, lake.ErrNotFound) || errors.Is(err, lake.ErrInvalid) {
+		errors.Is(err, lake.ErrNotFound) || errors.Is(err, lake.ErrInvalid) || errors.Is(err, lake.ErrCorrupt) {
 		return false
 	}
 	var jerr *bigquery.Error

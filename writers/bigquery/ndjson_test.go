@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"gocloud.dev/blob/memblob"
@@ -124,7 +125,8 @@ func TestNDJSONPart(t *testing.T) {
 		Note *string `parquet:"note,optional"`
 	}
 	const n = 1000
-	s, err := lk.NewSnapshot(ctx, "acme", snap)
+	start, _ := lake.ParseSnapshotID(snap)
+	s, err := lk.WithClock(func() time.Time { return start }).NewSnapshot(ctx, "acme", snap)
 	if err != nil {
 		t.Fatal(err)
 	}

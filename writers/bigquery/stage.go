@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	"cloud.google.com/go/bigquery"
 
@@ -67,10 +69,21 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 
 // loadAttempt runs the load jobs of one attempt into st: one job from the
 // parts' gs:// URIs when the lake is on GCS, else one job per part, streamed
-// through the load API as Parquet or, with StreamJSON, as NDJSON. It creates st first, with the manifest's schema, so
-// that an empty table keeps its columns. It returns the job ids, the rows
-// the jobs reported loading (-1 when a job reported no statistics) and
-// whether any job was an earlier delivery's.
+// through the load API as Parquet or, with StreamJSON, as NDJSON. It creates
+// st first, with the manifest's schema, so that an empty table keeps its
+// columns. It returns the job ids, the rows the jobs reported loading (-1
+// when a job reported no statistics) and whether any job was an earlier
+// delivery's.
+//
+// Every part is checked against the manifest before its data can reach a
+// staged table: gs:// parts by the CRC-32C GCS stores (lake.CheckStored,
+// nothing downloaded) before the job starts; streamed Parquet parts by
+// SHA-256 as they stream (lake.StreamPart fails the upload's last read, so
+// the upload is never finalised); NDJSON parts by SHA-256 before they are
+// decoded (lake.OpenPart, through writers.PartRows). A mismatch fails the
+// attempt with an error wrapping lake.ErrCorrupt, which is not retried and
+// which the writer reports as quarantined; it wins over whatever the job
+// says, since the emulator can record a job whose upload failed.
 func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table, schema bigquery.Schema, st *bigquery.Table, attempt int) (ids []string, rows int64, attachedAny bool, _ error) {
 	scope := w.cfg.Project + "." + w.cfg.StagingDataset
 	var uris []string
@@ -85,7 +98,36 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 		src   func() (bigquery.LoadSource, func() error, error)
 	}
 	var steps []step
+	// badPart holds the first corrupt-part error a stream met; guarded by mu
+	// since the client library may read a source on its own goroutine.
+	var (
+		mu      sync.Mutex
+		badPart error
+	)
+	watch := func(r io.Reader) io.Reader {
+		return readerFunc(func(p []byte) (int, error) {
+			n, err := r.Read(p)
+			if errors.Is(err, lake.ErrCorrupt) {
+				mu.Lock()
+				if badPart == nil {
+					badPart = err
+				}
+				mu.Unlock()
+			}
+			return n, err
+		})
+	}
+	corrupt := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return badPart
+	}
 	if len(uris) == len(t.Files) {
+		for _, f := range t.Files {
+			if err := lk.CheckStored(ctx, f); err != nil {
+				return nil, 0, false, err
+			}
+		}
 		steps = append(steps, step{
 			id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, -1),
 			first: true,
@@ -104,15 +146,15 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 						if err != nil {
 							return nil, nil, err
 						}
-						src := bigquery.NewReaderSource(p)
+						src := bigquery.NewReaderSource(watch(p))
 						configureJSON(&src.FileConfig, schema)
 						return src, p.Close, nil
 					}
-					r, err := lk.OpenPart(ctx, f)
+					r, err := lk.StreamPart(ctx, f)
 					if err != nil {
 						return nil, nil, err
 					}
-					src := bigquery.NewReaderSource(r)
+					src := bigquery.NewReaderSource(watch(r))
 					configureParquet(&src.FileConfig, schema)
 					return src, r.Close, nil
 				},
@@ -142,8 +184,14 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 			if cerr := closeSrc(); err == nil && cerr != nil {
 				err = cerr
 			}
+			if bad := corrupt(); bad != nil {
+				err = bad
+			}
 			return job, err
 		})
+		if bad := corrupt(); bad != nil {
+			return ids, 0, attachedAny, bad
+		}
 		if err != nil {
 			return ids, 0, attachedAny, err
 		}
@@ -160,6 +208,11 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 	}
 	return ids, rows, attachedAny, nil
 }
+
+// readerFunc is an io.Reader made of a function.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 func loadStatistics(s *bigquery.JobStatus) (*bigquery.LoadStatistics, bool) {
 	if s == nil || s.Statistics == nil {

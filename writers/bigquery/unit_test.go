@@ -364,10 +364,32 @@ func wantJSON(t *testing.T, what string, got any, want string) {
 }
 
 // testManifest is a two-part table on a GCS lake (a memblob bucket that
-// says it is gs://lake/pre/).
+// says it is gs://lake/pre/). The parts exist (the writer checks them before
+// a load job) but are not Parquet: the fake API never reads them.
 func testManifest(t *testing.T) (*lake.Lake, *lake.Manifest) {
 	lk := lake.NewLake(memblob.OpenBucket(nil), "gs://lake/pre", "gs://lake/pre/")
 	t.Cleanup(func() { lk.Close() })
+	ctx := context.Background()
+	start, _ := lake.ParseSnapshotID(snap)
+	s, err := lk.WithClock(func() time.Time { return start }).NewSnapshot(ctx, "acme", snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []lake.File
+	for i, rows := range []int64{3, 4} {
+		p, err := s.CreatePart(ctx, "orders", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Fprintf(p, "part %d", i); err != nil {
+			t.Fatal(err)
+		}
+		p.SetRows(rows)
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p.File())
+	}
 	m := &lake.Manifest{FormatVersion: 1, Tenant: "acme", SnapshotID: snap, Tables: []lake.Table{{
 		Name: "orders", Rows: 7,
 		Columns: []lake.Column{
@@ -375,10 +397,7 @@ func testManifest(t *testing.T) (*lake.Lake, *lake.Manifest) {
 			{Name: "total", BigQueryType: "NUMERIC(12,2)", Nullable: true},
 			{Name: "at", BigQueryType: "TIMESTAMP", Nullable: true},
 		},
-		Files: []lake.File{
-			{Path: lake.PartKey("acme", snap, "orders", 0), Rows: 3},
-			{Path: lake.PartKey("acme", snap, "orders", 1), Rows: 4},
-		},
+		Files: files,
 	}}}
 	return lk, m
 }

@@ -289,7 +289,14 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 	}
 	var liveKnown bool
 	err := w.load(ctx, lk, req, out, &liveKnown)
-	if err != nil {
+	if errors.Is(err, lake.ErrCorrupt) {
+		// A part differs from its manifest: like a failed validation,
+		// nothing is promoted and the live tables stay as they were.
+		out.Outcome = writers.OutcomeQuarantined
+		out.Message = "a part does not match the manifest, nothing promoted: " + err.Error()
+		out.Live = out.PreviousLive
+		err = nil
+	} else if err != nil {
 		err = fmt.Errorf("bigquery writer: load %s/%s: %w", req.Tenant, req.SnapshotID, err)
 		out.Outcome = writers.OutcomeFailed
 		out.Message = err.Error()

@@ -366,6 +366,14 @@ func (w *Writer) Load(ctx context.Context, lk *lake.Lake, req writers.Request) (
 	}
 	var liveKnown bool
 	recorded, err := w.load(ctx, lk, req, out, &liveKnown)
+	if errors.Is(err, lake.ErrCorrupt) {
+		// A part differs from its manifest: like a failed validation,
+		// nothing is promoted and the live schema stays as it was (the
+		// staging transaction rolled back).
+		out.Outcome, out.Live = writers.OutcomeQuarantined, out.PreviousLive
+		out.Message = "a part does not match the manifest, nothing promoted: " + err.Error()
+		err = nil
+	}
 	// The ledgers are written even when ctx is cancelled.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

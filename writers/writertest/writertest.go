@@ -73,6 +73,7 @@ func RunConformance(t *testing.T, h Harness) {
 	t.Run("EmptyTable", func(t *testing.T) { testEmptyTable(t, h) })
 	t.Run("Redelivery", func(t *testing.T) { testRedelivery(t, h) })
 	t.Run("ValidationFailure", func(t *testing.T) { testValidationFailure(t, h) })
+	t.Run("TamperedPart", func(t *testing.T) { testTamperedPart(t, h) })
 	t.Run("StaleScheduledLoad", func(t *testing.T) { testStale(t, h) })
 	t.Run("ReplayOlderSnapshot", func(t *testing.T) { testReplay(t, h) })
 	t.Run("ConcurrentTenants", func(t *testing.T) { testConcurrentTenants(t, h) })
@@ -438,6 +439,62 @@ func testValidationFailure(t *testing.T, h Harness) {
 	}
 	e.wantLive("acme", good) // untouched
 	e.wantLedger("acme", out)
+}
+
+// testTamperedPart: a committed part replaced behind the lake's back, by
+// another snapshot's part of the same size or by itself with one byte of
+// its Parquet footer flipped, is quarantined naming the part, whatever the
+// other checks would say; the live tables stay as they were.
+func testTamperedPart(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	good := e.read(src)
+	e.wantOutcome(e.load("acme", good, writers.ReasonScheduled), writers.OutcomeLoaded, good.m.SnapshotID)
+	goodPart := e.partBytes(good.m.Table("corpus").Files[0])
+	for _, c := range []struct {
+		name   string
+		mutate string
+		bytes  func(own []byte) []byte
+	}{
+		{"another snapshot's part of the same size", `UPDATE corpus SET i8 = 1 WHERE id = 4`, func(own []byte) []byte {
+			if len(own) != len(goodPart) || string(own) == string(goodPart) {
+				t.Fatalf("premise: parts of %d and %d bytes, equal %v; want the same size, other bytes", len(own), len(goodPart), string(own) == string(goodPart))
+			}
+			return goodPart
+		}},
+		{"a flipped byte in the footer", `UPDATE corpus SET i8 = 2 WHERE id = 4`, func(own []byte) []byte {
+			c := append([]byte{}, own...)
+			c[len(c)-12] ^= 0x01 // in the footer, before its length and "PAR1"
+			return c
+		}},
+	} {
+		e.exec(src, c.mutate)
+		victim := e.read(src)
+		f := victim.m.Table("corpus").Files[0]
+		if err := e.hook.b.WriteAll(e.ctx, f.Path, c.bytes(e.partBytes(f)), nil); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: victim.m.SnapshotID, Reason: writers.ReasonScheduled})
+		if err != nil {
+			t.Fatalf("%s: a corrupt part must be quarantined, not an error: %v", c.name, err)
+		}
+		e.wantOutcome(out, writers.OutcomeQuarantined, good.m.SnapshotID)
+		if !strings.Contains(out.Message, f.Path) || !strings.Contains(out.Message, "corrupt") {
+			t.Errorf("%s: message %q does not say that part %s is corrupt", c.name, out.Message, f.Path)
+		}
+		e.wantLive("acme", good) // untouched
+		e.wantLedger("acme", out)
+	}
+}
+
+// partBytes returns the stored bytes of part f.
+func (e *env) partBytes(f lake.File) []byte {
+	e.t.Helper()
+	data, err := e.hook.b.ReadAll(e.ctx, f.Path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return data
 }
 
 // tamper commits a copy of snap under a new snapshot id whose manifest says
