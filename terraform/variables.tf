@@ -331,7 +331,7 @@ variable "targets" {
   validation {
     condition = alltrue([
       for _, t in var.targets : alltrue([
-        for d in [t.bigquery.staging_dataset, t.bigquery.ledger_dataset, t.bigquery.all_tenants_dataset] : can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", d))
+        for d in [t.bigquery.staging_dataset, t.bigquery.ledger_dataset, t.bigquery.all_tenants_dataset] : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", d)) && length(d) <= 1024
       ]) && length(distinct([t.bigquery.staging_dataset, t.bigquery.ledger_dataset, t.bigquery.all_tenants_dataset])) == 3 && strcontains(t.bigquery.dataset_template, "{tenant}") && can(regex("^[A-Za-z_][A-Za-z0-9_{}]*$", t.bigquery.dataset_template)) && (t.bigquery.project == "" || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", t.bigquery.project))) && can(regex("^[A-Za-z][A-Za-z0-9-]{1,30}$", t.bigquery.location))
     ])
     error_message = "targets: bigquery dataset names must be letters, digits and _ and distinct, dataset_template must contain {tenant}, project must be empty or a project id, location a BigQuery location such as EU or europe-west1."
