@@ -1048,3 +1048,110 @@ func TestEvaluatorRefusesUnknownFunctions(t *testing.T) {
 		t.Errorf("urlencode: %s", got)
 	}
 }
+
+// A light stand-in for `terraform validate`: every reference names a
+// declared variable, local, resource or data source, and the references
+// (depends_on included) form no cycle, which `plan` would refuse.
+func TestReferencesResolveWithoutCycles(t *testing.T) {
+	for _, dir := range []string{".", examplePath} {
+		m := loadModule(t, dir)
+		graph := map[string][]string{} // node → what it refers to
+		data := map[string]bool{}
+		for _, body := range m.files {
+			for _, b := range body.Blocks {
+				if b.Type == "data" {
+					data[b.Labels[0]+"."+b.Labels[1]] = true
+				}
+			}
+		}
+		var walk func(node string, body *hclsyntax.Body, iterators map[string]bool)
+		check := func(node string, x hclsyntax.Expression, iterators map[string]bool) {
+			for _, r := range refs(x) {
+				root, name, _ := strings.Cut(r, ".")
+				switch {
+				case iterators[root] || root == "each" || root == "count" || root == "path" || root == "self" || root == "module":
+				case root == "var":
+					if _, ok := m.variables[name]; !ok {
+						t.Errorf("%s: %s: var.%s is not declared", dir, node, name)
+					}
+				case root == "local":
+					if _, ok := m.locals[name]; !ok {
+						t.Errorf("%s: %s: local.%s is not declared", dir, node, name)
+					}
+					graph[node] = append(graph[node], r)
+				case root == "data":
+					continue
+				default:
+					if _, ok := m.resources[r]; !ok {
+						t.Errorf("%s: %s: %s is not a resource of the module", dir, node, r)
+					}
+					graph[node] = append(graph[node], r)
+				}
+			}
+		}
+		walk = func(node string, body *hclsyntax.Body, iterators map[string]bool) {
+			for name, a := range body.Attributes {
+				if name == "depends_on" {
+					for _, tr := range a.Expr.Variables() {
+						r := tr.RootName()
+						if len(tr) > 1 {
+							r += "." + tr[1].(hcl.TraverseAttr).Name
+						}
+						if _, ok := m.resources[r]; !ok {
+							t.Errorf("%s: %s depends on %s, which is not a resource of the module", dir, node, r)
+						}
+						graph[node] = append(graph[node], r)
+					}
+					continue
+				}
+				check(node, a.Expr, iterators)
+			}
+			for _, nb := range body.Blocks {
+				it := iterators
+				if nb.Type == "dynamic" {
+					it = map[string]bool{nb.Labels[0]: true}
+					for k := range iterators {
+						it[k] = true
+					}
+				}
+				walk(node, nb.Body, it)
+			}
+		}
+		for addr, b := range m.resources {
+			walk(addr, b.Body, nil)
+		}
+		for name, a := range m.locals {
+			check("local."+name, a.Expr, nil)
+		}
+		for name, o := range m.outputs {
+			walk("output."+name, o.Body, nil)
+		}
+		for name, mod := range m.modules {
+			walk("module."+name, mod.Body, nil)
+		}
+		state := map[string]int{} // 1 visiting, 2 done
+		var visit func(n string, path []string)
+		visit = func(n string, path []string) {
+			switch state[n] {
+			case 1:
+				t.Errorf("%s: reference cycle: %s", dir, strings.Join(append(path, n), " → "))
+				return
+			case 2:
+				return
+			}
+			state[n] = 1
+			for _, d := range graph[n] {
+				visit(d, append(path, n))
+			}
+			state[n] = 2
+		}
+		nodes := make([]string, 0, len(graph))
+		for n := range graph {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		for _, n := range nodes {
+			visit(n, nil)
+		}
+	}
+}
