@@ -10,7 +10,7 @@ BIN   := bin/tenantlake
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test emulators demo bench fmt vet clean
+.PHONY: help build test emulators demo bench package fmt vet clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,9 @@ demo: build ## run the demo on sample tenants (scripts/demo.sh)
 bench: build ## read and warehouse-load benchmarks against raw COPY (scripts/bench.sh; ROWS, ROUNDS)
 	TENANTLAKE=$(BIN) scripts/bench.sh
 
+package: ## the Cloud Functions source archive dist/tenantlake-functions.zip, checked to build as the Go buildpack builds it (scripts/package.sh)
+	scripts/package.sh
+
 fmt: ## format every Go file
 	gofmt -w $$(find . -name '*.go' -not -path './.cache/*' -not -path './.git/*')
 
@@ -42,4 +45,4 @@ vet: ## go vet every package
 	$(GO) vet ./...
 
 clean: ## remove built binaries and demo state (keeps the emulator build cache)
-	rm -rf bin .cache/demo
+	rm -rf bin dist .cache/demo

@@ -3,7 +3,9 @@
 #
 #   1. gofmt: no Go file may need formatting;
 #   2. go vet ./...;
-#   3. go test -count=1 ./... against ONE throwaway PostgreSQL cluster started
+#   3. terraform fmt -check -recursive terraform, when terraform is on the
+#      PATH (the module's policies are checked by the Go tests in terraform/);
+#   4. go test -count=1 ./... against ONE throwaway PostgreSQL cluster started
 #      here (scripts/pg.sh, in a temp folder) and shared by every package
 #      through TENANTLAKE_TEST_PG (see internal/pgtest).
 #
@@ -37,6 +39,14 @@ fi
 
 step "go vet ./..."
 go vet ./... || failed+=("go vet")
+
+if command -v terraform >/dev/null; then
+	step "terraform fmt -check -recursive terraform"
+	# TF_CLI_CONFIG_FILE: no ~/.terraformrc is needed (or read) to format.
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform || failed+=("terraform fmt")
+else
+	step "terraform fmt: skipped, terraform is not on the PATH"
+fi
 
 step "PostgreSQL (throwaway cluster in $tmp/pg)"
 TENANTLAKE_TEST_PG="$("$root/scripts/pg.sh" start "$tmp/pg")"
