@@ -52,6 +52,8 @@ type Handlers struct {
 	// TenantTimeout bounds one event's work (0: no bound beyond the request's).
 	TenantTimeout time.Duration
 	Log           *slog.Logger
+	// MetricsHandler, when set, is served at /metrics by Mount.
+	MetricsHandler http.Handler
 }
 
 func (h *Handlers) log() *slog.Logger {

@@ -18,6 +18,7 @@ import (
 	"github.com/tenantlake/tenantlake/config"
 	"github.com/tenantlake/tenantlake/events"
 	"github.com/tenantlake/tenantlake/internal/logging"
+	"github.com/tenantlake/tenantlake/internal/metrics"
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/ops"
 	"github.com/tenantlake/tenantlake/readers/postgres"
@@ -55,7 +56,8 @@ func New(ctx context.Context, cfg config.Config, pub events.Publisher, version s
 // Mount registers every function with the functions framework at the paths
 // `tenantlake run` and `serve` use, for the targets given: /Schedule,
 // /Replay, /Snapshots, /Read/… and /Load/<target>/… (push endpoints end in
-// /projects/P/topics/T, from which the framework converts a raw push body).
+// /projects/P/topics/T, from which the framework converts a raw push body),
+// and /metrics when h has a MetricsHandler.
 // Serve them with funcframework.StartHostPort.
 func Mount(ctx context.Context, h *Handlers, targets []string) error {
 	regs := []error{
@@ -66,6 +68,9 @@ func Mount(ctx context.Context, h *Handlers, targets []string) error {
 	}
 	for _, t := range targets {
 		regs = append(regs, funcframework.RegisterCloudEventFunctionContext(ctx, "/"+config.FunctionLoad+"/"+t+"/", h.Load(t)))
+	}
+	if h.MetricsHandler != nil {
+		regs = append(regs, funcframework.RegisterHTTPFunctionContext(ctx, "/metrics", h.MetricsHandler.ServeHTTP))
 	}
 	return errors.Join(regs...)
 }
@@ -132,7 +137,15 @@ func (g *gcp) handlers(fn string) (*Handlers, error) {
 			g.err = err
 			return
 		}
+		rec, _, err := metrics.GoogleCloud(ctx, cfg.Project)
+		if err != nil {
+			g.err = err
+			return
+		}
 		g.h, g.err = New(ctx, cfg, pub, version(), g.log)
+		if g.h != nil {
+			g.h.Ops.Metrics = rec
+		}
 	})
 	return g.h, g.err
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tenantlake/tenantlake/config"
 	"github.com/tenantlake/tenantlake/events"
@@ -19,7 +20,10 @@ func (o *Ops) LoadSnapshot(ctx context.Context, target config.Target, req writer
 	if err != nil {
 		return nil, err
 	}
-	return w.Load(ctx, o.Lake, req)
+	start := time.Now()
+	out, err := w.Load(ctx, o.Lake, req)
+	o.Metrics.Load(ctx, req.Tenant, target.Name, out, time.Since(start))
+	return out, err
 }
 
 // Load serves one snapshot.committed event for one target (a Load

@@ -34,6 +34,7 @@ import (
 
 	"github.com/tenantlake/tenantlake/config"
 	"github.com/tenantlake/tenantlake/events"
+	"github.com/tenantlake/tenantlake/internal/metrics"
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/readers"
 	"github.com/tenantlake/tenantlake/tenant"
@@ -71,6 +72,8 @@ type Ops struct {
 	OpenTarget func(ctx context.Context, url string) (writers.Writer, error)
 	// Log receives the operations' log lines (nil: slog.Default()).
 	Log *slog.Logger
+	// Metrics records rows, bytes, durations and outcomes (nil: none).
+	Metrics *metrics.Recorder
 
 	mu      sync.Mutex
 	hosts   map[string]chan struct{}

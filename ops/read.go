@@ -24,6 +24,7 @@ func (o *Ops) ReadTenant(ctx context.Context, t tenant.Tenant, requestID string)
 	defer release()
 	start := time.Now()
 	m, err := o.Reader.Read(readers.WithRequestID(ctx, requestID), o.Lake, t)
+	o.Metrics.Read(ctx, t.ID, m, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}

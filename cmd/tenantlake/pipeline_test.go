@@ -672,6 +672,19 @@ func TestServeWithEmulator(t *testing.T) {
 	if after["globex"]["customers"] != second["globex"]["customers"] {
 		t.Errorf("the replay of acme changed globex")
 	}
+	// The metrics, in Prometheus's format.
+	resp, err = http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb bytes.Buffer
+	_, _ = mb.ReadFrom(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tenantlake_rows`, `tenantlake_outcomes`, `tenantlake_duration`, `tenant="acme"`, `target="postgres"`, `table="customers"`, `outcome="loaded"`} {
+		if !strings.Contains(mb.String(), want) {
+			t.Errorf("/metrics lacks %s:\n%.2000s", want, mb.String())
+		}
+	}
 	// The Snapshots function lists both snapshots with their loads.
 	resp, err = http.Get(base + "/Snapshots?tenant=acme")
 	if err != nil {

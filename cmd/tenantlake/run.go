@@ -30,6 +30,7 @@ import (
 	"github.com/tenantlake/tenantlake/functions"
 	"github.com/tenantlake/tenantlake/functions/local"
 	"github.com/tenantlake/tenantlake/internal/logging"
+	"github.com/tenantlake/tenantlake/internal/metrics"
 	"github.com/tenantlake/tenantlake/ops"
 )
 
@@ -64,7 +65,9 @@ var runCmd = &cobra.Command{
 
 While it runs, replays can be requested over HTTP:
   curl -X POST http://LISTEN/Replay -d '{"tenant":"acme","at":"2026-11-20"}'
-and a tenant's history read with GET http://LISTEN/Snapshots?tenant=acme.
+and a tenant's history read with GET http://LISTEN/Snapshots?tenant=acme;
+GET http://LISTEN/metrics gives the OpenTelemetry metrics (rows, bytes,
+durations, outcomes per tenant, table and target) in Prometheus's format.
 
 Settings come from the environment variables of the functions (see README,
 Configuration): TENANTLAKE_LAKE, TENANTLAKE_REGISTRY, TENANTLAKE_TARGETS and
@@ -239,6 +242,9 @@ func runRun(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	defer h.Ops.Close()
+	if h.Ops.Metrics, h.MetricsHandler, err = metrics.Prometheus(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	if err := functions.Mount(ctx, h, cfg.TargetNames()); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -507,6 +513,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	defer h.Ops.Close()
+	if h.Ops.Metrics, h.MetricsHandler, err = metrics.Prometheus(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if err := functions.Mount(ctx, h, cfg.TargetNames()); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
