@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -208,20 +211,116 @@ func (l *Lake) Latest(ctx context.Context, tenant string) (SnapshotInfo, error) 
 // before asOf (its time zone does not matter). It fails with ErrNotFound when
 // there is none.
 func (l *Lake) Resolve(ctx context.Context, tenant string, asOf time.Time) (SnapshotInfo, error) {
+	if err := validTenant(tenant); err != nil {
+		return SnapshotInfo{}, fmt.Errorf("lake: resolve: %w", err)
+	}
+	// List the snapshot folders only (not their parts), newest first, and
+	// look for a manifest from the newest at or before asOf down: with
+	// thousands of snapshots this reads one folder listing and, usually,
+	// one object's attributes.
+	dirs, err := l.snapshotDirs(ctx, tenant)
+	if err != nil {
+		return SnapshotInfo{}, fmt.Errorf("lake: resolve in %s: %w", tenant, err)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	bound := SnapshotID(asOf.UTC().Truncate(time.Millisecond))
+	var oldest string
+	for _, id := range dirs {
+		if validSnapshotID(id) != nil {
+			continue
+		}
+		if id > bound {
+			continue
+		}
+		ok, err := l.committed(ctx, tenant, id)
+		if err != nil {
+			return SnapshotInfo{}, err
+		}
+		if ok {
+			t, _ := ParseSnapshotID(id)
+			return SnapshotInfo{Tenant: tenant, SnapshotID: id, Time: t}, nil
+		}
+	}
 	snaps, err := l.Snapshots(ctx, tenant)
 	if err != nil {
 		return SnapshotInfo{}, err
 	}
-	for _, s := range snaps {
-		if !s.Time.After(asOf) {
-			return s, nil
-		}
-	}
 	if len(snaps) == 0 {
 		return SnapshotInfo{}, fmt.Errorf("lake: tenant %s has no committed snapshot: %w", tenant, ErrNotFound)
 	}
+	oldest = snaps[len(snaps)-1].SnapshotID
 	return SnapshotInfo{}, fmt.Errorf("lake: tenant %s has no snapshot at or before %s (oldest is %s): %w",
-		tenant, asOf.UTC().Format(time.RFC3339Nano), snaps[len(snaps)-1].SnapshotID, ErrNotFound)
+		tenant, asOf.UTC().Format(time.RFC3339Nano), oldest, ErrNotFound)
+}
+
+// SnapshotsSince lists tenant's committed snapshots whose id is at or after
+// since, newest first, without listing their parts: what a redelivered read
+// request looks through.
+func (l *Lake) SnapshotsSince(ctx context.Context, tenant string, since time.Time) ([]SnapshotInfo, error) {
+	if err := validTenant(tenant); err != nil {
+		return nil, fmt.Errorf("lake: list snapshots: %w", err)
+	}
+	dirs, err := l.snapshotDirs(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("lake: list snapshots of %s: %w", tenant, err)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	bound := SnapshotID(since.UTC().Truncate(time.Millisecond))
+	out := []SnapshotInfo{}
+	for _, id := range dirs {
+		if validSnapshotID(id) != nil {
+			continue
+		}
+		if id < bound {
+			break
+		}
+		ok, err := l.committed(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			t, _ := ParseSnapshotID(id)
+			out = append(out, SnapshotInfo{Tenant: tenant, SnapshotID: id, Time: t})
+		}
+	}
+	return out, nil
+}
+
+// snapshotDirs lists the snapshot ids that have a folder (committed or
+// not). On a file:// lake it reads the tenant's folder directly: the bucket's
+// listing would open every snapshot folder to find its first file.
+func (l *Lake) snapshotDirs(ctx context.Context, tenant string) ([]string, error) {
+	const p = "snapshot="
+	if l.dir == "" {
+		return l.listDirs(ctx, tenantPrefix(tenant)+p)
+	}
+	entries, err := os.ReadDir(filepath.Join(l.dir, "tenant="+tenant))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), p) {
+			out = append(out, strings.TrimPrefix(e.Name(), p))
+		}
+	}
+	return out, nil
+}
+
+// committed reports whether snapshot id of tenant has its manifest (a
+// sweep's seal, an empty manifest, is not one).
+func (l *Lake) committed(ctx context.Context, tenant, id string) (bool, error) {
+	attrs, err := l.bucket.Attributes(ctx, ManifestKey(tenant, id))
+	if err != nil {
+		if kind(err) == ErrNotFound {
+			return false, nil
+		}
+		return false, wrap("stat", ManifestKey(tenant, id), err)
+	}
+	return attrs.Size > 0, nil
 }
 
 // ParseAsOf parses the time of an "as of" question: RFC 3339 with a zone

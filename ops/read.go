@@ -95,15 +95,12 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 // req's id. Only snapshots taken since the request was made are looked at,
 // newest first, so this reads few manifests.
 func (o *Ops) snapshotOfRequest(ctx context.Context, req events.ReadRequested) (*lake.Manifest, error) {
-	snaps, err := o.Lake.Snapshots(ctx, req.Tenant)
+	since := req.RequestedAt.Add(-time.Second) // clocks of scheduler and database differ a little
+	snaps, err := o.Lake.SnapshotsSince(ctx, req.Tenant, since)
 	if err != nil {
 		return nil, err
 	}
-	since := req.RequestedAt.Add(-time.Second) // clocks of scheduler and database differ a little
 	for _, s := range snaps {
-		if s.Time.Before(since) {
-			break
-		}
 		m, err := o.Lake.Manifest(ctx, req.Tenant, s.SnapshotID)
 		if errors.Is(err, lake.ErrNotFound) {
 			continue // deleted by retention meanwhile

@@ -255,6 +255,15 @@ func testUncommittedInvisible(t *testing.T, f Fixture) {
 	}
 	_, err = f.Lake.Resolve(ctx, "ghost", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	wantErr(t, "Resolve(ghost)", err, lake.ErrNotFound)
+	t1, _ := lake.ParseSnapshotID(id1)
+	since, err := f.Lake.SnapshotsSince(ctx, "acme", t1)
+	if err != nil || len(since) != 1 || since[0].SnapshotID != id2 {
+		t.Errorf("SnapshotsSince(acme, %s) = %v, %v; want only %s", id1, since, err, id2)
+	}
+	t3, _ := lake.ParseSnapshotID(id3)
+	if since, err := f.Lake.SnapshotsSince(ctx, "acme", t3); err != nil || len(since) != 0 {
+		t.Errorf("SnapshotsSince(acme, %s) = %v, %v; want none", id3, since, err)
+	}
 	_, err = f.Lake.Manifest(ctx, "acme", id3)
 	wantErr(t, "Manifest of uncommitted acme snapshot", err, lake.ErrNotFound)
 	_, err = f.Lake.Manifest(ctx, "ghost", id1)
