@@ -32,8 +32,9 @@ test: emulators ## gofmt check, go vet and every test, with a throwaway PostgreS
 demo: build ## run the demo on sample tenants (scripts/demo.sh)
 	scripts/demo.sh
 
-bench: build ## read and warehouse-load benchmarks against raw COPY (scripts/bench.sh; ROWS, ROUNDS)
+bench: build ## benchmarks: read and warehouse load against raw COPY (scripts/bench.sh; ROWS, ROUNDS), the event-driven cycle and as-of (scripts/bench-cycle.sh; TENANTS, SNAPSHOTS)
 	TENANTLAKE=$(BIN) scripts/bench.sh
+	TENANTLAKE=$(BIN) scripts/bench-cycle.sh
 
 package: ## the Cloud Functions source archive dist/tenantlake-functions.zip, checked to build as the Go buildpack builds it (scripts/package.sh)
 	scripts/package.sh
