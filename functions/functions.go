@@ -176,6 +176,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away: nothing to do
 }
 
+// allow answers 405 unless r uses method.
+func allow(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	writeJSON(w, http.StatusMethodNotAllowed, httpError{Error: "use " + method})
+	return false
+}
+
 // fail answers err: 4xx for a rejected request, 500 (logged) otherwise.
 func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, ops.ErrRejected) {
@@ -212,9 +222,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 // twice a day, publishes once).
 func (h *Handlers) Schedule(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(logging.WithTrace(r.Context(), h.Project, r))
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, httpError{Error: "use POST"})
+	if !allow(w, r, http.MethodPost) {
 		return
 	}
 	var body struct {
@@ -255,9 +263,7 @@ func (h *Handlers) Schedule(w http.ResponseWriter, r *http.Request) {
 // error (4xx: nothing was published).
 func (h *Handlers) Replay(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(logging.WithTrace(r.Context(), h.Project, r))
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, httpError{Error: "use POST with a JSON body"})
+	if !allow(w, r, http.MethodPost) {
 		return
 	}
 	var req ops.ReplayRequest
@@ -280,9 +286,7 @@ func (h *Handlers) Replay(w http.ResponseWriter, r *http.Request) {
 // Snapshots is the Snapshots function: GET ?tenant=T[&before=S][&limit=N].
 func (h *Handlers) Snapshots(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(logging.WithTrace(r.Context(), h.Project, r))
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		writeJSON(w, http.StatusMethodNotAllowed, httpError{Error: "use GET"})
+	if !allow(w, r, http.MethodGet) {
 		return
 	}
 	q := r.URL.Query()

@@ -10,34 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/ops"
 )
-
-// snapshotSummary is one line of `tenantlake snapshots`.
-type snapshotSummary struct {
-	SnapshotID  string    `json:"snapshot_id"`
-	Time        time.Time `json:"time"`
-	CommittedAt time.Time `json:"committed_at"`
-	Tables      int       `json:"tables"`
-	Rows        int64     `json:"rows"`
-	Files       int       `json:"files"`
-	Bytes       int64     `json:"bytes"`
-	Skipped     int       `json:"skipped"`
-}
-
-func summarize(m *lake.Manifest) snapshotSummary {
-	s := snapshotSummary{SnapshotID: m.SnapshotID, Time: m.StartedAt, CommittedAt: m.CommittedAt, Tables: len(m.Tables), Skipped: len(m.Skipped)}
-	if t, err := lake.ParseSnapshotID(m.SnapshotID); err == nil {
-		s.Time = t
-	}
-	for _, t := range m.Tables {
-		s.Rows += t.Rows
-		s.Files += len(t.Files)
-		for _, f := range t.Files {
-			s.Bytes += f.Bytes
-		}
-	}
-	return s
-}
 
 var snapshotsFlags struct{ tenant string }
 
@@ -66,13 +40,13 @@ func listSnapshots(cmd *cobra.Command, l *lake.Lake, t string) error {
 	if err != nil {
 		return fmt.Errorf("snapshots of tenant %s: %w", t, err)
 	}
-	out := make([]snapshotSummary, 0, len(snaps))
+	out := make([]ops.Summary, 0, len(snaps))
 	for _, s := range snaps {
 		m, err := l.Manifest(ctx, t, s.SnapshotID)
 		if err != nil {
 			return fmt.Errorf("tenant %s snapshot %s: %w", t, s.SnapshotID, err)
 		}
-		out = append(out, summarize(m))
+		out = append(out, ops.Summarize(m))
 	}
 	w := cmd.OutOrStdout()
 	if g.json {
@@ -154,7 +128,7 @@ func show(cmd *cobra.Command, l *lake.Lake, t, id, at string, columns bool) erro
 }
 
 func printManifest(w io.Writer, m *lake.Manifest, columns bool) error {
-	s := summarize(m)
+	s := ops.Summarize(m)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	src := m.Source
 	fmt.Fprintf(tw, "tenant\t%s\n", m.Tenant)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantlake/tenantlake/internal/pgtest"
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/ops"
 )
 
 // TestCatalogOnReadSnapshots runs snapshots, show --at and gc on snapshots
@@ -39,7 +40,7 @@ func TestCatalogOnReadSnapshots(t *testing.T) {
 	exec(`INSERT INTO invoices SELECT g, g * 1.25, NULL FROM generate_series(41, 50) g`)
 	mustExecute(t, "read", "--registry", reg, "--lake", lakeURL, "--tenant", "acme")
 
-	var snaps []snapshotSummary
+	var snaps []ops.Summary
 	if err := json.Unmarshal([]byte(mustExecute(t, "snapshots", "--lake", lakeURL, "--tenant", "acme", "--json")), &snaps); err != nil {
 		t.Fatal(err)
 	}

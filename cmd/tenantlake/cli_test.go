@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/ops"
 	"github.com/tenantlake/tenantlake/tenant"
 )
 
@@ -167,7 +168,7 @@ func TestSnapshots(t *testing.T) {
 		t.Errorf("uncommitted snapshot %s listed:\n%s", acmeOrphan, out)
 	}
 
-	var got []snapshotSummary
+	var got []ops.Summary
 	if err := json.Unmarshal([]byte(mustExecute(t, "snapshots", "--lake", f.url, "--tenant", "acme", "--json")), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,7 @@ func TestGC(t *testing.T) {
 	f := newFixture(t)
 	orphanDir := filepath.Join(f.dir, "tenant=acme", "snapshot="+acmeOrphan)
 	snapshotIDs := func(tn string) []string {
-		var got []snapshotSummary
+		var got []ops.Summary
 		if err := json.Unmarshal([]byte(mustExecute(t, "snapshots", "--lake", f.url, "--tenant", tn, "--json")), &got); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/ops"
 	"github.com/tenantlake/tenantlake/writers"
 )
 
@@ -81,7 +82,7 @@ func TestGCKeepsLiveSnapshots(t *testing.T) {
 	if !strings.Contains(out, "acme: deleted snapshot "+acme1+" although it is live in warehouse (--force)") {
 		t.Errorf("gc --force:\n%s\nwant %s deleted", out, acme1)
 	}
-	var snaps []snapshotSummary
+	var snaps []ops.Summary
 	if err := json.Unmarshal([]byte(mustExecute(t, "snapshots", "--lake", f.url, "--tenant", "acme", "--json")), &snaps); err != nil {
 		t.Fatal(err)
 	}

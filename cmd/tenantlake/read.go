@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/ops"
 	"github.com/tenantlake/tenantlake/readers/postgres"
 	"github.com/tenantlake/tenantlake/tenant"
 )
@@ -80,7 +81,7 @@ func init() {
 // readResult is one tenant's line of `tenantlake read`.
 type readResult struct {
 	Tenant string `json:"tenant"`
-	snapshotSummary
+	ops.Summary
 	Error string `json:"error,omitempty"`
 }
 
@@ -179,9 +180,9 @@ func readOne(ctx context.Context, rd *postgres.Reader, lk *lake.Lake, t tenant.T
 		slog.Error("read failed", "tenant", t.ID, "err", err)
 		return readResult{Tenant: t.ID, Error: err.Error()}
 	}
-	s := summarize(m)
+	s := ops.Summarize(m)
 	slog.Info("snapshot committed", "tenant", t.ID, "snapshot", m.SnapshotID, "tables", s.Tables, "rows", s.Rows, "bytes", s.Bytes, "took", time.Since(start).Round(time.Millisecond))
-	return readResult{Tenant: t.ID, snapshotSummary: s}
+	return readResult{Tenant: t.ID, Summary: s}
 }
 
 func printReads(w io.Writer, results []readResult) error {
