@@ -648,6 +648,21 @@ func TestServeWithEmulator(t *testing.T) {
 	if got := em.pull("test-snapshots"); len(got) != 0 {
 		t.Fatalf("a dry run published: %v", got)
 	}
+	// `tenantlake replay --url` calls the same function; a dry run again.
+	out, errs, err := p.tl(context.Background(), "--json", "replay", "--tenant", "acme", "--at", asOf, "--dry-run", "--url", base)
+	var cliPlan struct {
+		SnapshotID string `json:"snapshot_id"`
+		DryRun     bool   `json:"dry_run"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &cliPlan) != nil || cliPlan.SnapshotID != live1["acme"] || !cliPlan.DryRun {
+		t.Fatalf("tenantlake replay --dry-run: %v %q %s", err, out, errs)
+	}
+	if _, errs, err := p.tl(context.Background(), "replay", "--tenant", "acme", "--at", "1999-01-01", "--url", base); err == nil || !strings.Contains(errs, "no snapshot at or before") {
+		t.Errorf("tenantlake replay before the first snapshot: %v %s", err, errs)
+	}
+	if got := em.pull("test-snapshots"); len(got) != 0 {
+		t.Fatalf("replay dry runs published: %v", got)
+	}
 	// The replay by timestamp restores the first snapshot's values.
 	resp, err = http.Post(base+"/Replay", "application/json", strings.NewReader(`{"tenant":"acme","at":"`+asOf+`"}`))
 	if err != nil {
