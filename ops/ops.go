@@ -67,6 +67,12 @@ type Ops struct {
 	// another delivery may take the work over (0: 10 minutes). It must be
 	// longer than a read or load can take.
 	ClaimTTL time.Duration
+	// BigTenantBytes: Read hands a tenant whose selected tables take more
+	// than this on disk (the Reader's Sizer estimate) to the big-read job,
+	// started with BigReads, instead of reading it in this process. Zero,
+	// or a nil BigReads, means never.
+	BigTenantBytes int64
+	BigReads       JobStarter
 	// OpenTarget opens a target's write strategy (nil: OpenTarget).
 	OpenTarget func(ctx context.Context, url string) (writers.Writer, error)
 	// Log receives the operations' log lines (nil: slog.Default()).
