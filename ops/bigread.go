@@ -60,3 +60,11 @@ func (j *CloudRunJob) StartBigRead(ctx context.Context, tenantID, requestID stri
 	}
 	return op.Name(), nil
 }
+
+// Close closes the client, when it can be closed (a *run.JobsClient).
+func (j *CloudRunJob) Close() error {
+	if c, ok := j.Client.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}

@@ -103,7 +103,8 @@ func (o *Ops) claimTTL() time.Duration {
 	return 10 * time.Minute
 }
 
-// Close closes the write strategies Load opened.
+// Close closes the write strategies Load opened, and BigReads when it has
+// a Close method.
 func (o *Ops) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -116,6 +117,11 @@ func (o *Ops) Close() error {
 		}
 	}
 	o.writers = nil
+	if c, ok := o.BigReads.(interface{ Close() error }); ok {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the big-read job's client: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
