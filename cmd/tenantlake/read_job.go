@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -257,6 +258,11 @@ func runReadWorkers(cmd *cobra.Command) error {
 				var out bytes.Buffer
 				c.Stdout = &out
 				err := c.Run()
+				if c.ProcessState == nil {
+					// not started: err says why
+				} else if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+					slog.Info("task ended", "task", i, "attempt", attempt, "exit", c.ProcessState.ExitCode(), "peak_rss_kib", ru.Maxrss)
+				}
 				if err == nil {
 					errs[i] = nil
 					if i == 0 {
