@@ -133,6 +133,11 @@ type Config struct {
 	ReadsPerHost  int
 	Connections   int
 	TenantTimeout time.Duration
+	// BigTenantBytes: tenants larger than this are read by the big-read job
+	// (0: never).
+	BigTenantBytes int64
+	// BigReadJob is the big-read Cloud Run job, projects/P/locations/L/jobs/J.
+	BigReadJob string
 }
 
 // Target is one write strategy's target.
@@ -227,6 +232,20 @@ func FromEnv(lookup Lookup, need Need) (Config, error) {
 			c.TenantTimeout = d
 		}
 	}
+	if v := get(EnvBigTenantBytes, ""); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			bad(EnvBigTenantBytes, "%q: want a whole number of bytes, 0 or more (0: never use the big-read job)", v)
+		} else {
+			c.BigTenantBytes = n
+		}
+	}
+	c.BigReadJob = get(EnvBigReadJob, "")
+	if c.BigReadJob != "" && !jobRE.MatchString(c.BigReadJob) {
+		bad(EnvBigReadJob, "%q is not a Cloud Run job name (projects/P/locations/L/jobs/J)", c.BigReadJob)
+	} else if c.BigTenantBytes > 0 && c.BigReadJob == "" {
+		bad(EnvBigReadJob, "not set, but %s is: give the big-read Cloud Run job, projects/P/locations/L/jobs/J", EnvBigTenantBytes)
+	}
 	targets, err := ParseTargets(get(EnvTargets, ""))
 	if err != nil {
 		bad(EnvTargets, "%v", err)
@@ -241,6 +260,7 @@ func FromEnv(lookup Lookup, need Need) (Config, error) {
 var (
 	projectRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z][a-z0-9.:-]{1,100}$`)
 	topicRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$`)
+	jobRE     = regexp.MustCompile(`^projects/[a-z][a-z0-9.:-]{1,100}/locations/[a-z][a-z0-9-]{1,62}/jobs/[a-z][a-z0-9-]{0,62}$`)
 	// targetNameRE is the rule for a target's name: it becomes a lake key,
 	// a subscription name's suffix and a Pub/Sub attribute value.
 	targetNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	run "cloud.google.com/go/run/apiv2"
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	ffunctions "github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -42,6 +43,14 @@ func New(ctx context.Context, cfg config.Config, pub events.Publisher, version s
 		ReadsPerHost: cfg.ReadsPerHost,
 		ClaimTTL:     cfg.TenantTimeout + time.Minute,
 		Log:          log,
+	}
+	if cfg.BigTenantBytes > 0 && cfg.BigReadJob != "" {
+		// Credentials from the environment; the client dials lazily.
+		jc, err := run.NewJobsClient(ctx)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("%s: cloud run client: %w", config.EnvBigReadJob, err), lk.Close())
+		}
+		o.BigTenantBytes, o.BigReads = cfg.BigTenantBytes, &ops.CloudRunJob{Name: cfg.BigReadJob, Client: jc}
 	}
 	if cfg.Registry != "" {
 		reg, err := tenant.OpenRegistry(ctx, cfg.Registry)

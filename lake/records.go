@@ -3,9 +3,7 @@ package lake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -60,20 +58,15 @@ func (l *Lake) RecordNames(ctx context.Context, tenant, kind, prefix string) ([]
 		return nil, fmt.Errorf("lake: list records: %w", err)
 	}
 	base = strings.TrimSuffix(base, "x"+recordExt)
-	it := l.bucket.List(&blob.ListOptions{Prefix: base + prefix})
 	var out []string
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("lake: list records %s%s: %w", base, prefix, err)
-		}
+	err = l.list(ctx, &blob.ListOptions{Prefix: base + prefix}, func(obj *blob.ListObject) {
 		name := strings.TrimPrefix(obj.Key, base)
 		if strings.HasSuffix(name, recordExt) && !strings.Contains(name, "/") {
 			out = append(out, strings.TrimSuffix(name, recordExt))
 		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lake: list records %s%s: %w", base, prefix, err)
 	}
 	sort.Strings(out)
 	return out, nil

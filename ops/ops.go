@@ -68,6 +68,12 @@ type Ops struct {
 	// another delivery may take the work over (0: 10 minutes). It must be
 	// longer than a read or load can take.
 	ClaimTTL time.Duration
+	// BigTenantBytes: Read hands a tenant whose selected tables take more
+	// than this on disk (the Reader's Sizer estimate) to the big-read job,
+	// started with BigReads, instead of reading it in this process. Zero,
+	// or a nil BigReads, means never.
+	BigTenantBytes int64
+	BigReads       JobStarter
 	// OpenTarget opens a target's write strategy (nil: OpenTarget).
 	OpenTarget func(ctx context.Context, url string) (writers.Writer, error)
 	// Log receives the operations' log lines (nil: slog.Default()).
@@ -100,7 +106,8 @@ func (o *Ops) claimTTL() time.Duration {
 	return 10 * time.Minute
 }
 
-// Close closes the write strategies Load opened.
+// Close closes the write strategies Load opened, and BigReads when it has
+// a Close method.
 func (o *Ops) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -113,6 +120,11 @@ func (o *Ops) Close() error {
 		}
 	}
 	o.writers = nil
+	if c, ok := o.BigReads.(interface{ Close() error }); ok {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the big-read job's client: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

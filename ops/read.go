@@ -35,7 +35,9 @@ func (o *Ops) ReadTenant(ctx context.Context, t tenant.Tenant, requestID string)
 }
 
 // Read serves one read request (the Read function): it reads the tenant
-// once per request id and publishes snapshot.committed. A redelivered
+// once per request id and publishes snapshot.committed; a tenant bigger
+// than BigTenantBytes is handed to the big-read job instead (see routeBig):
+// Read then returns a nil event and a nil error. A redelivered
 // request whose snapshot is committed republishes the event without reading
 // the source again. A read that fails is reported on the loads topic
 // (outcome failed, no target) and returned as an error to retry, unless
@@ -63,6 +65,11 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 		return nil, fmt.Errorf("read request %s of tenant %s: %w", req.RequestID, t.ID, err)
 	}
 	if release != nil {
+		big, err := o.routeBig(ctx, t, req)
+		if big || err != nil {
+			release()
+			return nil, err
+		}
 		m, err := o.ReadTenant(ctx, t, req.RequestID)
 		release()
 		if err != nil {
@@ -141,4 +148,130 @@ func Summarize(m *lake.Manifest) Summary {
 		}
 	}
 	return s
+}
+
+// JobStarter starts one execution of the big-read job for a tenant's read
+// request (CloudRunJob on GCP). The execution publishes snapshot.committed
+// itself.
+type JobStarter interface {
+	StartBigRead(ctx context.Context, tenantID, requestID string) (execution string, err error)
+}
+
+// Sizer is the optional ability of a Reader to estimate, from the source's
+// catalog, the bytes a read of t would read (readers/postgres has it).
+type Sizer interface {
+	EstimateBytes(ctx context.Context, t tenant.Tenant) (int64, error)
+}
+
+// jobKind holds the records of requests handed to the big-read job:
+// read.<request-id> (the request, written before the job is started) and
+// read.<request-id>.started (written once it is).
+const jobKind = "jobs"
+
+// bigRead is the body of the jobs records.
+type bigRead struct {
+	Request   events.ReadRequested `json:"request"`
+	Bytes     int64                `json:"bytes"`
+	Execution string               `json:"execution,omitempty"`
+	At        time.Time            `json:"at"`
+}
+
+// routeBig hands req to the big-read job when BigTenantBytes and BigReads
+// are set, the Reader is a Sizer and t is bigger than BigTenantBytes; it
+// reports whether it did (or an earlier delivery did). The request is
+// recorded in the lake before the job starts, so the job finds its reason
+// and time; a redelivery after the start starts nothing.
+func (o *Ops) routeBig(ctx context.Context, t tenant.Tenant, req events.ReadRequested) (bool, error) {
+	sz, ok := o.Reader.(Sizer)
+	if o.BigTenantBytes <= 0 || o.BigReads == nil || !ok {
+		return false, nil
+	}
+	n, err := sz.EstimateBytes(ctx, t)
+	if err != nil {
+		return false, fmt.Errorf("read request %s: %w", req.RequestID, err)
+	}
+	if n <= o.BigTenantBytes {
+		return false, nil
+	}
+	log := o.log().With("tenant", t.ID, "request_id", req.RequestID, "bytes", n, "threshold", o.BigTenantBytes)
+	name := "read." + req.RequestID
+	var started bigRead
+	err = o.Lake.GetRecord(ctx, t.ID, jobKind, name+".started", &started)
+	if err == nil {
+		log.Info("big tenant: the big-read job was already started for this request", "execution", started.Execution)
+		return true, nil
+	}
+	if !errors.Is(err, lake.ErrNotFound) {
+		return false, err
+	}
+	rec := bigRead{Request: req, Bytes: n, At: time.Now().UTC()}
+	if err := o.Lake.PutRecord(ctx, t.ID, jobKind, name, rec); err != nil && !errors.Is(err, lake.ErrExists) {
+		return false, err
+	}
+	exec, err := o.BigReads.StartBigRead(ctx, t.ID, req.RequestID)
+	if err != nil {
+		return false, fmt.Errorf("read request %s of tenant %s (%d bytes): start the big-read job: %w", req.RequestID, t.ID, n, err)
+	}
+	rec.Execution, rec.At = exec, time.Now().UTC()
+	if err := o.Lake.PutRecord(ctx, t.ID, jobKind, name+".started", rec); err != nil && !errors.Is(err, lake.ErrExists) {
+		log.Warn("big-read job started, but its record could not be written: a redelivery may start it again", "execution", exec, "err", err.Error())
+	}
+	log.Info("big tenant: big-read job started", "execution", exec)
+	return true, nil
+}
+
+// ReadJob serves the coordinator of a big-read job execution: tenantID's
+// request requestID, recorded by the Read function that started the job
+// (a request that was never recorded, as when the job is run by hand, is
+// read with reason manual). Like Read, it reads once per request id: when
+// the request's snapshot is committed it republishes snapshot.committed
+// without reading. read does the distributed read (readers/postgres
+// ReadTask) and must record the request id of its ctx (readers.RequestID)
+// in the manifest. A failed read is reported on the loads topic and
+// returned.
+func (o *Ops) ReadJob(ctx context.Context, tenantID, requestID string, read func(ctx context.Context, t tenant.Tenant) (*lake.Manifest, error)) (*events.SnapshotCommitted, error) {
+	t, err := o.Registry.Get(ctx, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("big read of request %s: %w", requestID, err)
+	}
+	var rec bigRead
+	err = o.Lake.GetRecord(ctx, t.ID, jobKind, "read."+requestID, &rec)
+	switch {
+	case errors.Is(err, lake.ErrNotFound):
+		rec.Request = events.ReadRequested{Tenant: t.ID, RequestID: requestID, Reason: writers.ReasonManual, RequestedAt: time.Now().UTC()}
+	case err != nil:
+		return nil, err
+	case rec.Request.Tenant != t.ID || rec.Request.RequestID != requestID:
+		return nil, fmt.Errorf("big read of request %s: %w: its record is for tenant %s, request %s", requestID, lake.ErrCorrupt, rec.Request.Tenant, rec.Request.RequestID)
+	}
+	req := rec.Request
+	found, err := o.snapshotOfRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		m, err := read(readers.WithRequestID(ctx, requestID), t)
+		if err != nil {
+			failed := &events.LoadFinished{Outcome: writers.Outcome{
+				Tenant: t.ID, Reason: req.Reason, RequestID: requestID, Outcome: writers.OutcomeFailed,
+				Message: "big read failed: " + err.Error(), Tables: []writers.TableResult{},
+				StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC(),
+			}}
+			if perr := o.publish(context.WithoutCancel(ctx), o.Topics.Loads, failed); perr != nil {
+				err = errors.Join(err, perr)
+			}
+			return nil, err
+		}
+		found = m
+	} else {
+		o.log().Info("request already read: republishing its snapshot", "tenant", t.ID, "request_id", requestID, "snapshot", found.SnapshotID)
+	}
+	ev := &events.SnapshotCommitted{
+		Tenant: t.ID, SnapshotID: found.SnapshotID, ManifestURL: o.Lake.ManifestURL(t.ID, found.SnapshotID),
+		Reason: req.Reason, RequestID: requestID,
+	}
+	if err := o.publish(ctx, o.Topics.Snapshots, ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
 }

@@ -25,11 +25,18 @@
 # measured figures, and at the end the targets missed. Exits non-zero
 # when a step fails (a missed target is not a failure).
 #
+# Then, big tenants (issue 12): a tenant "big" of four tables of the same
+# shape, BIG_ROWS rows in all (default 20000000; 0 skips it), read with
+# `tenantlake read --workers 1` and `--workers 4` (read-job processes, each
+# with CONNECTIONS connections), one round each: both wall times, their ratio
+# and every process's peak RSS (the parent's "task ended" log lines).
+#
 # Targets: read ≤ 1.25× COPY TO, peak RSS ≤ 150 MiB, lake bytes ≤ 0.4× COPY
-# bytes (issue 3); load ≤ 1.4× COPY FROM (issue 5).
+# bytes (issue 3); load ≤ 1.4× COPY FROM (issue 5); 4 workers ≤ 1.0× the time
+# of 1 worker, each process ≤ 150 MiB (issue 12).
 # Environment: ROWS (sizes, space-separated), ROUNDS, CONNECTIONS (tenantlake
-# read --connections, default 2), TENANTLAKE (a built binary; default: build
-# bin/tenantlake).
+# read --connections, default 2), BIG_ROWS, TENANTLAKE (a built binary;
+# default: build bin/tenantlake).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +44,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || read -ra sizes <<<"${ROWS:-5000000 500000}"
 rounds=${ROUNDS:-3}
 connections=${CONNECTIONS:-2}
+big_rows=${BIG_ROWS:-20000000}
 
 if [ ! -x /usr/bin/time ]; then
   echo "bench: installing GNU time for peak RSS" >&2
@@ -61,6 +69,8 @@ cat >"$work/tenants.yaml" <<EOF
 tenants:
   - tenant_id: bench
     connection: "$url"
+  - tenant_id: big
+    connection: "$(dburl big)"
 EOF
 tl=("$bin" --registry "$work/tenants.yaml" --lake "file://$work/lake")
 
@@ -69,6 +79,19 @@ columns="id bigint NOT NULL, n integer NOT NULL, name text NOT NULL, amount nume
   score double precision, flag boolean NOT NULL, created timestamptz NOT NULL, due date,
   ref uuid NOT NULL, note text, doc jsonb"
 
+# bench_rows N: the SELECT of N rows of the benchmark table's shape.
+bench_rows() {
+  cat <<SQL
+SELECT i, i % 100000, 'customer ' || i, (i % 1000000) / 100.0,
+       CASE WHEN i % 10 = 0 THEN NULL ELSE i * 0.37 END, i % 2 = 0,
+       timestamptz '2020-01-01 00:00:00+00' + i * interval '1 second',
+       CASE WHEN i % 7 = 0 THEN NULL ELSE date '2020-01-01' + (i % 2000) END,
+       md5(i::text)::uuid,
+       CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || (i % 50000) END,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE jsonb_build_object('k', i, 'tag', 't' || (i % 100)) END
+FROM generate_series(1, $1) i;
+SQL
+}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -122,15 +145,7 @@ for rows in "${sizes[@]}"; do
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS bench;
 CREATE TABLE bench ($columns, PRIMARY KEY (id));
-INSERT INTO bench
-SELECT i, i % 100000, 'customer ' || i, (i % 1000000) / 100.0,
-       CASE WHEN i % 10 = 0 THEN NULL ELSE i * 0.37 END, i % 2 = 0,
-       timestamptz '2020-01-01 00:00:00+00' + i * interval '1 second',
-       CASE WHEN i % 7 = 0 THEN NULL ELSE date '2020-01-01' + (i % 2000) END,
-       md5(i::text)::uuid,
-       CASE WHEN i % 3 = 0 THEN NULL ELSE 'note ' || (i % 50000) END,
-       CASE WHEN i % 5 = 0 THEN NULL ELSE jsonb_build_object('k', i, 'tag', 't' || (i % 100)) END
-FROM generate_series(1, $rows) i;
+INSERT INTO bench $(bench_rows "$rows")
 VACUUM ANALYZE bench;
 COPY bench TO '$copyfile' (FORMAT binary);
 SQL
@@ -188,6 +203,39 @@ SQL
   fi
   rm -f "$copyfile"
 done
+
+if [ "$big_rows" -gt 0 ]; then
+  rows=$big_rows
+  per=$((big_rows / 4))
+  echo "== big tenant: $big_rows rows in 4 tables: creating them" >&2
+  sql "$admin" -c "CREATE DATABASE big" >/dev/null
+  for tb in t1 t2 t3 t4; do
+    sql "$(dburl big)" >/dev/null <<SQL
+SET client_min_messages = warning;
+CREATE TABLE $tb ($columns, PRIMARY KEY (id));
+INSERT INTO $tb $(bench_rows "$per")
+VACUUM ANALYZE $tb;
+SQL
+  done
+  big_heap=$(sql "$(dburl big)" -c "SELECT pg_size_pretty(sum(pg_relation_size(oid))) FROM pg_class WHERE relname IN ('t1', 't2', 't3', 't4')")
+  declare -A wall taskrss
+  for w in 1 4; do
+    rm -rf "$work/lake"
+    timed /dev/null "${tl[@]}" --json read --tenant big --workers "$w" --connections "$connections"
+    wall[$w]=$secs
+    taskrss[$w]=$(grep -o 'task ended.*peak_rss_kib=[0-9]*' "$work/stderr" | sed -E 's/.*task=([0-9]+).*peak_rss_kib=([0-9]+)/\1:\2/' |
+      awk -F: '{ printf "%s%s=%.1f", (NR > 1 ? " " : ""), $1, $2 / 1024 }')
+    got=$("${tl[@]}" --json snapshots --tenant big | python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["rows"])')
+    [ "$got" = "$((per * 4))" ] || { echo "bench: big tenant read with $w workers holds $got rows, want $((per * 4))" >&2; exit 1; }
+    echo "   $w worker(s): ${wall[$w]} s, peak RSS per task (MiB): ${taskrss[$w]}" >&2
+  done
+  maxrss=$(printf '%s\n' ${taskrss[1]} ${taskrss[4]} | cut -d= -f2 | sort -n | tail -n 1)
+  printf '\nbig tenant: %s rows in 4 tables (heap %s), %s cores, %s connection(s) per worker\n' "$big_rows" "$big_heap" "$(nproc)" "$connections"
+  printf '  %-26s %8s s   peak RSS per task, MiB: %s\n' "read --workers 1" "${wall[1]}" "${taskrss[1]}"
+  printf '  %-26s %8s s   peak RSS per task, MiB: %s\n' "read --workers 4" "${wall[4]}" "${taskrss[4]}"
+  target "4 workers / 1 worker time" "$(div "${wall[4]}" "${wall[1]}")" 1.00
+  target "worker peak RSS, MiB" "$maxrss" 150
+fi
 
 printf '\nload average at the end (this run included): %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 if [ ${#missed[@]} -eq 0 ]; then

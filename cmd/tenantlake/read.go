@@ -32,6 +32,8 @@ var readFlags struct {
 	views       bool
 	policies    policyFlag
 	lockTimeout time.Duration
+	workers     int
+	retries     int
 }
 
 var readCmd = &cobra.Command{
@@ -56,7 +58,14 @@ fails naming the table and who holds or waits for the lock (pid, mode, user,
 application, state; never the query).
 
 On a terminal, progress (rows, rows/s, bytes) is shown on stderr; a log line
-says every 30s what a read still running is doing.`,
+says every 30s what a read still running is doing.
+
+--workers N reads one tenant (--tenant) with N processes of this binary, each
+running ` + "`tenantlake read-job`" + ` as one task of a Cloud Run job would (CLOUD_RUN_TASK_INDEX,
+CLOUD_RUN_TASK_COUNT, CLOUD_RUN_TASK_ATTEMPT, CLOUD_RUN_EXECUTION in its
+environment), each with --connections connections, all in one snapshot: the
+same code as the big-read job on GCP. A task that fails is started again, up to
+--retries times, as Cloud Run retries a task.`,
 	Example: `  tenantlake read --registry tenants.yaml --lake file:///var/lib/tenantlake --tenant acme
   tenantlake read --registry tenants.yaml --all --parallel 4 --json
   tenantlake read --tenant acme --policy public.events.happened_at=null`,
@@ -73,6 +82,8 @@ func init() {
 	f.BoolVar(&readFlags.views, "views", false, "also read views and materialized views, as tables")
 	f.Var(&readFlags.policies, "policy", "schema.table.column=null|string for values that cannot be carried exactly (repeatable)")
 	f.DurationVar(&readFlags.lockTimeout, "lock-timeout", 5*time.Second, "bound on each wait for a table lock (four waits, then the read fails naming the lock's holder)")
+	f.IntVar(&readFlags.workers, "workers", 0, "read the tenant with this many processes (read-job tasks) in one snapshot; 0: in this process")
+	f.IntVar(&readFlags.retries, "retries", 3, "with --workers: times a failed task is started again")
 	readCmd.MarkFlagsMutuallyExclusive("tenant", "all")
 	readCmd.MarkFlagsOneRequired("tenant", "all")
 	root.AddCommand(readCmd)
@@ -100,6 +111,15 @@ func runRead(cmd *cobra.Command, _ []string) error {
 		if err := checkTenantFlag(readFlags.tenant); err != nil {
 			return fmt.Errorf("read: %w", err)
 		}
+	}
+	if readFlags.workers < 0 || readFlags.workers > 1000 || readFlags.retries < 0 {
+		return errors.New("read: --workers must be from 0 to 1000 and --retries 0 or more")
+	}
+	if readFlags.workers > 0 {
+		if readFlags.all {
+			return errors.New("read: --workers reads one tenant: give --tenant, not --all")
+		}
+		return runReadWorkers(cmd)
 	}
 	reg, err := openRegistry(ctx)
 	if err != nil {

@@ -38,11 +38,43 @@ func (t *table) source() string { return displayIdent(t.schema) + "." + displayI
 // sql is the table's name for SQL.
 func (t *table) sql() string { return pgx.Identifier{t.schema, t.relname}.Sanitize() }
 
-// readRange is one range of a table read by one worker into its own parts.
+// readRange is one range of a table read by one worker into its own parts:
+// the relation schema.name (ONLY it, when only is set), restricted to the
+// ctid blocks [lo, hi) where lo > 0 or hi >= 0 (-1: open above).
 type readRange struct {
-	from  string // FROM clause target
-	where string // "" or " WHERE ..."
-	size  int64  // estimated bytes, for scheduling the largest first
+	schema, name string
+	only         bool
+	lo, hi       int64
+	size         int64 // estimated bytes, for scheduling the largest first
+}
+
+// whole is a range that reads all of the relation schema.name.
+func whole(schema, name string, only bool, size int64) readRange {
+	return readRange{schema: schema, name: name, only: only, hi: -1, size: size}
+}
+
+// from is the range's FROM clause target.
+func (r readRange) from() string {
+	s := pgx.Identifier{r.schema, r.name}.Sanitize()
+	if r.only {
+		s = "ONLY " + s
+	}
+	return s
+}
+
+// where is "" or " WHERE ..." with the range's ctid bounds.
+func (r readRange) where() string {
+	var conds []string
+	if r.lo > 0 {
+		conds = append(conds, fmt.Sprintf("ctid >= '(%d,0)'::tid", r.lo))
+	}
+	if r.hi >= 0 {
+		conds = append(conds, fmt.Sprintf("ctid < '(%d,0)'::tid", r.hi))
+	}
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // listTables lists every ordinary and partitioned (root) table the role may
@@ -213,11 +245,11 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 		if !readable || leafCount != len(rels) {
 			// Leaves the role may not read directly, or foreign partitions:
 			// read through the parent.
-			t.ranges = []readRange{{from: t.sql()}}
+			t.ranges = []readRange{whole(t.schema, t.relname, false, 0)}
 			return nil
 		}
 	} else if t.relkind == 'v' {
-		t.ranges = []readRange{{from: t.sql()}}
+		t.ranges = []readRange{whole(t.schema, t.relname, false, 0)}
 		return nil
 	} else {
 		r := rel{schema: t.schema, name: t.relname}
@@ -232,31 +264,27 @@ ORDER BY n.nspname COLLATE "C", c.relname COLLATE "C"`, t.oid)
 	}
 	t.ranges = nil
 	for _, r := range rels {
-		from := "ONLY " + pgx.Identifier{r.schema, r.name}.Sanitize()
 		n := int64(1)
 		if splitBytes > 0 && r.size > splitBytes {
 			n = (r.size + splitBytes - 1) / splitBytes
 		}
 		blocks := r.size / blockSize
 		if n == 1 || blocks < n {
-			t.ranges = append(t.ranges, readRange{from: from, size: r.size})
+			t.ranges = append(t.ranges, whole(r.schema, r.name, true, r.size))
 			continue
 		}
 		// Block boundaries; the first range is open below and the last open
 		// above, so rows added past the estimate are never missed.
 		for i := int64(0); i < n; i++ {
-			var conds []string
-			if i > 0 {
-				conds = append(conds, fmt.Sprintf("ctid >= '(%d,0)'::tid", blocks*i/n))
+			rg := readRange{schema: r.schema, name: r.name, only: true, lo: blocks * i / n, hi: blocks * (i + 1) / n, size: r.size / n}
+			if i == n-1 {
+				rg.hi = -1
 			}
-			if i < n-1 {
-				conds = append(conds, fmt.Sprintf("ctid < '(%d,0)'::tid", blocks*(i+1)/n))
-			}
-			t.ranges = append(t.ranges, readRange{from: from, where: " WHERE " + strings.Join(conds, " AND "), size: r.size / n})
+			t.ranges = append(t.ranges, rg)
 		}
 	}
 	if len(t.ranges) == 0 {
-		t.ranges = []readRange{{from: t.sql()}} // a partitioned table without partitions
+		t.ranges = []readRange{whole(t.schema, t.relname, false, 0)} // a partitioned table without partitions
 	}
 	return nil
 }

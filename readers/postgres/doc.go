@@ -77,6 +77,17 @@
 // an error naming the tenant and table, aborts the part being uploaded and
 // writes no manifest; parts already written are orphans for lake GC.
 //
+// # Distributed reads
+//
+// ReadTask runs one task of a read shared by many processes (the big-read
+// Cloud Run job, or `tenantlake read --workers N`): task 0 exports the
+// snapshot, plans and commits; every task imports the snapshot and takes
+// ranges with write-once claim records in the snapshot's folder
+// (lake.Snapshot records), writing parts with deterministic names per range
+// attempt and a completion record per range, which task 0 merges into the
+// manifest. EstimateBytes sizes a tenant from the catalog, to decide. See
+// ReadTask for the protocol and its faults.
+//
 // # Reading parts back
 //
 // Parts are plain Parquet files; read them with parquet-go's generic reader

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,7 +26,12 @@ import (
 	"github.com/tenantlake/tenantlake/tenant"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envTask) != "" { // a task process of distributed_test.go
+		os.Exit(distTaskMain())
+	}
+	pgtest.Main(m)
+}
 
 // newTenant creates a database, runs setup in it and returns a tenant for it
 // and a connection string.

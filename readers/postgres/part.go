@@ -51,6 +51,9 @@ type partWriter struct {
 	tb     *table
 	opts   *Options
 	always bool // write a part even with no rows (the table's first range)
+	// number gives the part number of the range's j-th part; nil: the
+	// table's next free number.
+	number func(j int) (int, error)
 
 	cancel    context.CancelFunc // aborts the current part's upload
 	part      *lake.Part
@@ -64,10 +67,18 @@ type partWriter struct {
 }
 
 func (pw *partWriter) open(ctx context.Context) error {
-	pw.tb.mu.Lock()
-	n := pw.tb.nextPart
-	pw.tb.nextPart++
-	pw.tb.mu.Unlock()
+	var n int
+	if pw.number != nil {
+		var err error
+		if n, err = pw.number(len(pw.files)); err != nil {
+			return err
+		}
+	} else {
+		pw.tb.mu.Lock()
+		n = pw.tb.nextPart
+		pw.tb.nextPart++
+		pw.tb.mu.Unlock()
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	part, err := pw.snap.CreatePart(pctx, pw.tb.name, n)
 	if err != nil {

@@ -87,12 +87,26 @@ type Options struct {
 	// Logger receives the periodic and lock-wait lines. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// PollInterval: how often the tasks of a distributed read (ReadTask)
+	// look at the lake's records (the plan, the ranges done). Zero means 1s.
+	PollInterval time.Duration
+	// PlanWait: how long a worker task of a distributed read waits for its
+	// execution's plan (or, once a snapshot is abandoned, for a newer one)
+	// before it ends having done nothing. Zero means 10 minutes.
+	PlanWait time.Duration
 }
 
 // Reader is the PostgreSQL read strategy. It is safe for concurrent use:
 // each Read uses its own connections.
 type Reader struct {
 	opts Options
+	// importSnapshot, set by tests only, makes Read import this exported
+	// snapshot instead of exporting its own.
+	importSnapshot string
+	// beforeCommit, set by tests only, is called by a distributed read's
+	// coordinator once every range is done, before its exporting
+	// transaction ends.
+	beforeCommit func(exported string)
 }
 
 var _ readers.Reader = (*Reader)(nil)
@@ -175,23 +189,61 @@ func (r *Reader) Read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lak
 }
 
 func (r *Reader) read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lake.Manifest, error) {
-	if err := tenant.ValidateID(t.ID); err != nil {
-		return nil, err
-	}
 	tr := &tracker{phase: "connecting"}
 	if r.opts.LogInterval > 0 {
 		stop := make(chan struct{})
 		defer close(stop)
 		go tr.logEvery(r.opts.Logger, r.opts.LogInterval, t.ID, stop)
 	}
+	s, err := r.begin(ctx, lk, t, tr)
+	if err != nil {
+		return nil, err
+	}
+	defer s.conn.Close(context.WithoutCancel(ctx))
+	id := s.snap.ID()
+	tr.setPhase("reading")
+	if err := r.readTables(ctx, t, s.snap, s.exported, s.tables, tr); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id, err)
+	}
+	return r.commit(ctx, s)
+}
+
+// session is the exporting transaction of a read, its snapshot claimed on
+// the lake and its tables planned.
+type session struct {
+	conn     *pgx.Conn
+	exported string // pg_export_snapshot()
+	m        *lake.Manifest
+	tables   []*table
+	snap     *lake.Snapshot
+}
+
+// begin opens the exporting transaction, exports its snapshot, plans the
+// tables and their ranges, locks them, and claims the snapshot id on the
+// lake. The caller closes s.conn.
+func (r *Reader) begin(ctx context.Context, lk *lake.Lake, t tenant.Tenant, tr *tracker) (_ *session, err error) {
+	if err := tenant.ValidateID(t.ID); err != nil {
+		return nil, err
+	}
 	conn, err := r.connect(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
 
 	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
+	}
+	exportSQL := "pg_export_snapshot()"
+	if r.importSnapshot != "" { // tests: read the snapshot another read exported
+		if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(r.importSnapshot)); err != nil {
+			return nil, fmt.Errorf("import snapshot: %w", err)
+		}
+		exportSQL = quoteLiteral(r.importSnapshot)
 	}
 	var (
 		exported   string
@@ -200,7 +252,7 @@ func (r *Reader) read(ctx context.Context, lk *lake.Lake, t tenant.Tenant) (*lak
 		moneyScale int32
 	)
 	err = conn.QueryRow(ctx, `
-SELECT pg_export_snapshot(), pg_current_snapshot()::text,
+SELECT `+exportSQL+`, pg_current_snapshot()::text,
        (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
        current_setting('server_version'), current_database(), now(),
        scale(1::numeric::money::numeric)`).Scan(
@@ -265,24 +317,26 @@ SELECT pg_export_snapshot(), pg_current_snapshot()::text,
 	if err != nil {
 		return nil, err
 	}
-	id = snap.ID()
-	m.SnapshotID = id
-	tr.setPhase("reading")
-	if err := r.readTables(ctx, t, snap, exported, tables, tr); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", id, err)
-	}
-	for _, tb := range tables {
-		m.Tables = append(m.Tables, tb.manifest())
+	m.SnapshotID = snap.ID()
+	return &session{conn: conn, exported: exported, m: m, tables: tables, snap: snap}, nil
+}
+
+// commit ends the exporting transaction, once every range is read, and
+// commits the manifest of s's tables.
+func (r *Reader) commit(ctx context.Context, s *session) (*lake.Manifest, error) {
+	id := s.snap.ID()
+	for _, tb := range s.tables {
+		s.m.Tables = append(s.m.Tables, tb.manifest())
 	}
 	// The exporting transaction stays open until every worker is done.
-	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+	if _, err := s.conn.Exec(ctx, "COMMIT"); err != nil {
 		return nil, fmt.Errorf("snapshot %s: end transaction: %w", id, err)
 	}
-	m.CommittedAt = time.Now().UTC()
-	if err := snap.Commit(ctx, m); err != nil {
+	s.m.CommittedAt = time.Now().UTC()
+	if err := s.snap.Commit(ctx, s.m); err != nil {
 		return nil, err
 	}
-	return m, nil
+	return s.m, nil
 }
 
 // plan lists, selects, names and describes the tables (catalog reads only,
@@ -499,7 +553,11 @@ func (r *Reader) readTables(ctx context.Context, t tenant.Tenant, snap *lake.Sna
 				// to end: bounded by lock_timeout, or it would never end.
 				tr.reading(tk.tb.source(), 1)
 				err := r.withLockRetry(gctx, conn, t.ID, "table "+tk.tb.source(), []uint32{tk.tb.oid}, func() error {
-					return r.readRange(gctx, conn, t, snap, tk, tr)
+					res, err := r.readRange(gctx, conn, snap, tk, tr, nil)
+					if err == nil {
+						tk.tb.add(res)
+					}
+					return err
 				})
 				tr.reading(tk.tb.source(), -1)
 				if err != nil {
@@ -536,9 +594,30 @@ type batch struct {
 	raw   int64 // bytes received from PostgreSQL
 }
 
+// rangeResult is what one range of a table wrote: its parts, their rows and
+// the profile figures of its rows.
+type rangeResult struct {
+	files    []lake.File
+	rows     int64
+	profiles []profile
+}
+
+// add merges a range's result into the table's.
+func (tb *table) add(res *rangeResult) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.files = append(tb.files, res.files...)
+	tb.rows += res.rows
+	for i := range res.profiles {
+		tb.profiles[i].merge(&res.profiles[i])
+	}
+}
+
 // readRange streams one range of a table into parts: this goroutine receives
 // and converts rows, another encodes and uploads them, so the two overlap.
-func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant, snap *lake.Snapshot, tk task, tr *tracker) error {
+// number gives the part number of the range's j-th part (nil: the table's
+// next free number).
+func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, snap *lake.Snapshot, tk task, tr *tracker, number func(j int) (int, error)) (*rangeResult, error) {
 	tb := tk.tb
 	rg := tb.ranges[tk.rg]
 	exprs := make([]string, 0, len(tb.cols)+1)
@@ -555,7 +634,7 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 		exprs = append(exprs, "ctid")
 		formats = append(formats, 1)
 	}
-	sql := "SELECT " + strings.Join(exprs, ", ") + " FROM " + rg.from + rg.where
+	sql := "SELECT " + strings.Join(exprs, ", ") + " FROM " + rg.from() + rg.where()
 
 	free := make(chan *batch, pipelineDepth)
 	full := make(chan *batch, pipelineDepth)
@@ -566,7 +645,7 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 		}
 		free <- b
 	}
-	pw := &partWriter{snap: snap, tb: tb, opts: &r.opts, always: tk.rg == 0}
+	pw := &partWriter{snap: snap, tb: tb, opts: &r.opts, always: tk.rg == 0, number: number}
 	var (
 		writeErr  error
 		writeDone = make(chan struct{})
@@ -604,16 +683,9 @@ func (r *Reader) readRange(ctx context.Context, conn *pgx.Conn, t tenant.Tenant,
 	}
 	if err != nil {
 		pw.abort()
-		return err
+		return nil, err
 	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	tb.files = append(tb.files, pw.files...)
-	tb.rows += pw.total
-	for i := range profiles {
-		tb.profiles[i].merge(&profiles[i])
-	}
-	return nil
+	return &rangeResult{files: pw.files, rows: pw.total, profiles: profiles}, nil
 }
 
 // receive runs the query and converts its rows into batches taken from free
