@@ -66,9 +66,15 @@ type Outcome struct {
 	// SourceChanges lists the destination tables and columns that hold
 	// another source table or column than in the snapshot live before
 	// (writers.SourceChanges): analysts' queries may mean something else now.
-	SourceChanges []string  `json:"source_changes,omitempty"`
-	StartedAt     time.Time `json:"started_at"`
-	FinishedAt    time.Time `json:"finished_at"`
+	SourceChanges []string `json:"source_changes,omitempty"`
+	// AllTenantsStale lists, for a load that made its snapshot live, the
+	// tables whose slice of the combined all-tenants table could not be
+	// replaced, each with why: the tenant's live tables are the snapshot's,
+	// its rows in those combined tables are still the previous snapshot's
+	// (or missing) until its next load or a rebuild (RebuildAllTenants).
+	AllTenantsStale []string  `json:"all_tenants_stale,omitempty"`
+	StartedAt       time.Time `json:"started_at"`
+	FinishedAt      time.Time `json:"finished_at"`
 }
 
 // TableResult is one table's part of an Outcome.

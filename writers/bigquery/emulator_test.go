@@ -215,33 +215,131 @@ func TestLoadStreamedFromLocalLake(t *testing.T) {
 	}
 }
 
-// Two tenants whose "orders" differ: the all-tenants view has both, with
-// tenant_id, and a typed NULL where a tenant lacks a column. The ledger
-// table has a row per load.
-func TestAllTenantsView(t *testing.T) {
+// Two tenants whose "orders" differ: the combined all-tenants table has
+// both, with tenant_id and tenant_num, a NULL where a tenant lacks a
+// column (a column only the second tenant has is added), and a source
+// column named tenant_id carried as source_tenant_id. A new snapshot of one
+// tenant replaces its slice only; a table it no longer has loses its
+// slice; a column whose type clashes leaves its slice stale, said in the
+// outcome, with the snapshot live. The ledger table has a row per load and
+// each tenant its own live record.
+func TestAllTenantsTables(t *testing.T) {
 	w := newEmulatorWriter(t, emulatorConfig(t))
 	lk := gcsLake(t)
-	a := newSource(t, "alpha", `CREATE TABLE orders (id bigint PRIMARY KEY, qty integer); INSERT INTO orders VALUES (1, 9)`)
+	a := newSource(t, "alpha", `CREATE TABLE orders (id bigint PRIMARY KEY, qty integer, tenant_id text); INSERT INTO orders VALUES (1, 9, 'src');
+		CREATE TABLE extra (k text PRIMARY KEY); INSERT INTO extra VALUES ('x')`)
 	b := newSource(t, "beta", `CREATE TABLE orders (id bigint PRIMARY KEY, note text); INSERT INTO orders VALUES (2, 'hi'), (3, NULL)`)
 	var loadIDs []string
 	for _, s := range []source{a, b} {
 		m := s.read(t, lk)
 		out := load(t, w, lk, s.tenant, m.SnapshotID, writers.ReasonScheduled)
 		wantOutcome(t, out, writers.OutcomeLoaded)
+		if len(out.AllTenantsStale) > 0 {
+			t.Fatalf("load %s: all-tenants stale: %v", s.tenant, out.AllTenantsStale)
+		}
 		loadIDs = append(loadIDs, out.LoadID)
 	}
-	view := w.client.Dataset(w.cfg.AllTenantsDataset).Table("orders")
-	got := queryRows(t, w, "SELECT tenant_id, id, qty, note FROM "+tablePath(view)+" ORDER BY tenant_id, id")
-	want := []string{"[alpha 1 9 <nil>]", "[beta 2 <nil> hi]", "[beta 3 <nil> <nil>]"}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("all-tenants view:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	orders := tablePath(w.client.Dataset(w.cfg.AllTenantsDataset).Table("orders"))
+	extra := tablePath(w.client.Dataset(w.cfg.AllTenantsDataset).Table("extra"))
+	wantRows := func(sql string, want ...string) {
+		t.Helper()
+		if got := queryRows(t, w, sql); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\n%s\nwant:\n%s", sql, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	q := "SELECT tenant_id, tenant_num, id, qty, source_tenant_id, note FROM " + orders + " ORDER BY tenant_id, id"
+	wantRows(q, "[alpha 0 1 9 src <nil>]", "[beta 1 2 <nil> <nil> hi]", "[beta 1 3 <nil> <nil> <nil>]")
+	wantRows("SELECT tenant_id, k FROM "+extra, "[alpha x]")
+
+	// alpha's next snapshot: orders changed, extra gone.
+	execSQL(t, a.dsn, `UPDATE orders SET qty = 10; INSERT INTO orders VALUES (4, 1, NULL); DROP TABLE extra`)
+	m := a.read(t, lk)
+	out := load(t, w, lk, "alpha", m.SnapshotID, writers.ReasonScheduled)
+	wantOutcome(t, out, writers.OutcomeLoaded)
+	wantRows(q, "[alpha 0 1 10 src <nil>]", "[alpha 0 4 1 <nil> <nil>]", "[beta 1 2 <nil> <nil> hi]", "[beta 1 3 <nil> <nil> <nil>]")
+	wantRows("SELECT COUNT(*) FROM "+extra, "[0]")
+
+	// beta's qty is text: its orders slice cannot be replaced, and says so.
+	execSQL(t, b.dsn, `ALTER TABLE orders ADD COLUMN qty text; UPDATE orders SET note = 'changed'`)
+	m = b.read(t, lk)
+	out = load(t, w, lk, "beta", m.SnapshotID, writers.ReasonScheduled)
+	wantOutcome(t, out, writers.OutcomeLoaded)
+	if out.Live != m.SnapshotID || len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "column qty is STRING in this tenant and INT64") ||
+		!strings.Contains(out.Message, "is live") {
+		t.Errorf("type clash: live %s, stale %v, message %q", out.Live, out.AllTenantsStale, out.Message)
+	}
+	wantRows(q, "[alpha 0 1 10 src <nil>]", "[alpha 0 4 1 <nil> <nil>]", "[beta 1 2 <nil> <nil> hi]", "[beta 1 3 <nil> <nil> <nil>]")
+	if got := liveRows(t, w, "beta", "orders"); !strings.Contains(strings.Join(got, ""), "changed") {
+		t.Errorf("beta's live table is not its new snapshot: %v", got)
+	}
+	recs, err := lk.Ledger(testContext(t), "beta", w.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range recs {
+		var o writers.Outcome
+		if err := json.Unmarshal(r, &o); err != nil {
+			t.Fatal(err)
+		}
+		found = found || o.LoadID == out.LoadID && o.Outcome == writers.OutcomeLoaded && len(o.AllTenantsStale) == 1
+	}
+	if !found {
+		t.Errorf("the lake's ledger does not record load %s as loaded with a stale all-tenants table", out.LoadID)
 	}
 
 	ledger := w.client.Dataset(w.cfg.LedgerDataset).Table(ledgerTable)
-	got = queryRows(t, w, "SELECT load_id, outcome FROM "+tablePath(ledger)+" ORDER BY load_id")
-	want = []string{fmt.Sprintf("[%s loaded]", loadIDs[0]), fmt.Sprintf("[%s loaded]", loadIDs[1])}
+	got := queryRows(t, w, "SELECT load_id, outcome FROM "+tablePath(ledger)+" WHERE load_id IN ('"+loadIDs[0]+"', '"+loadIDs[1]+"') ORDER BY load_id")
+	want := []string{fmt.Sprintf("[%s loaded]", loadIDs[0]), fmt.Sprintf("[%s loaded]", loadIDs[1])}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("ledger table:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, ten := range []string{"alpha", "beta"} {
+		if _, err := w.liveTable(ten).Metadata(testContext(t)); err != nil {
+			t.Errorf("live record table of %s: %v", ten, err)
+		}
+	}
+}
+
+// TestLiveRecordCompareAndSwap: a tenant's live record is created once (a
+// second creation, as by a racing first load, fails and leaves the first)
+// and changes only from the load id it holds.
+func TestLiveRecordCompareAndSwap(t *testing.T) {
+	ctx := testContext(t)
+	w := newEmulatorWriter(t, emulatorConfig(t))
+	if err := w.ensureLedger(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r1 := liveRecord{Snapshot: "20261121T020304.123Z", State: statePromoting, LoadID: "l1", TenantNum: 3}
+	if err := w.swapLive(ctx, "acme", "", r1); err != nil {
+		t.Fatal(err)
+	}
+	r2 := liveRecord{Snapshot: "20261122T020304.123Z", State: statePromoting, LoadID: "l2", TenantNum: 3}
+	if err := w.swapLive(ctx, "acme", "", r2); !errors.Is(err, errLiveChanged) {
+		t.Errorf("second creation: %v, want errLiveChanged", err)
+	}
+	if err := w.swapLive(ctx, "acme", "l0", r2); !errors.Is(err, errLiveChanged) {
+		t.Errorf("swap from a load id not in the record: %v, want errLiveChanged", err)
+	}
+	if got, err := w.readLive(ctx, "acme"); err != nil || got != r1 {
+		t.Errorf("record %+v, %v; want %+v", got, err, r1)
+	}
+	r3 := r2
+	r3.State = stateLive
+	if err := w.swapLive(ctx, "acme", "l1", r3); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.readLive(ctx, "acme"); err != nil || got != r3 {
+		t.Errorf("record %+v, %v; want %+v", got, err, r3)
+	}
+	if got, err := w.readLive(ctx, "globex"); err != nil || got != (liveRecord{}) {
+		t.Errorf("another tenant's record %+v, %v; want none", got, err)
+	}
+	// Tenant numbers are claimed in order, each once.
+	for want := int64(0); want < 3; want++ {
+		if n, err := w.claimTenantNum(ctx, fmt.Sprintf("t%d", want)); err != nil || n != want {
+			t.Errorf("claim %d: got %d, %v", want, n, err)
+		}
 	}
 }
 
@@ -399,7 +497,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 // Two tenants loaded at once by one writer stay isolated, and both are in
-// the all-tenants view.
+// the combined all-tenants table.
 func TestConcurrentTenants(t *testing.T) {
 	w := newEmulatorWriter(t, emulatorConfig(t))
 	lk := fileLake(t)
@@ -422,6 +520,9 @@ func TestConcurrentTenants(t *testing.T) {
 			t.Fatalf("load %s: %v", s.tenant, errs[i])
 		}
 		wantOutcome(t, outs[i], writers.OutcomeLoaded)
+		if len(outs[i].AllTenantsStale) > 0 {
+			t.Errorf("load %s: all-tenants stale: %v", s.tenant, outs[i].AllTenantsStale)
+		}
 		if live, err := w.Live(testContext(t), s.tenant); err != nil || live != ms[i].SnapshotID {
 			t.Errorf("Live(%s) = %q, %v; want %s", s.tenant, live, err, ms[i].SnapshotID)
 		}
@@ -430,13 +531,13 @@ func TestConcurrentTenants(t *testing.T) {
 	if len(acme) != 3 || len(globex) != 3 || strings.Contains(strings.Join(acme, ""), "changed") || !strings.Contains(strings.Join(globex, ""), "changed") {
 		t.Errorf("tenants mixed up:\nacme %v\nglobex %v", acme, globex)
 	}
-	view := w.client.Dataset(w.cfg.AllTenantsDataset).Table("corpus")
-	row, err := w.queryRow(testContext(t), "SELECT COUNTIF(tenant_id = 'acme'), COUNTIF(tenant_id = 'globex') FROM "+tablePath(view))
+	combined := w.client.Dataset(w.cfg.AllTenantsDataset).Table("corpus")
+	row, err := w.queryRow(testContext(t), "SELECT COUNTIF(tenant_id = 'acme'), COUNTIF(tenant_id = 'globex') FROM "+tablePath(combined))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(row) != "[3 3]" {
-		t.Errorf("all-tenants view holds %v rows of acme and globex, want 3 and 3", row)
+		t.Errorf("all-tenants table holds %v rows of acme and globex, want 3 and 3", row)
 	}
 }
 

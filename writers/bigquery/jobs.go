@@ -16,8 +16,9 @@ import (
 
 // jobID derives the id of a load job from what the load is: the dataset it
 // stages for, tenant, snapshot (lake.ShortSnapshotID), table, attempt and,
-// when parts are streamed, the part (part < 0: one job loads every part from
-// GCS). A redelivered request derives the same id and so finds the job it
+// when parts are streamed, the part (part >= 0). Part -1 is the first (and
+// usually only) job that loads parts from GCS; -1-b is its batch b
+// (gcsBatches). A redelivered request derives the same id and so finds the job it
 // started before. The readable fields come first; a hash of the full tuple
 // keeps ids distinct even where readable fields could run together.
 //
@@ -26,8 +27,11 @@ import (
 func jobID(dataset, tenant, snapshotID, table string, attempt, part int) string {
 	short := lake.ShortSnapshotID(snapshotID)
 	id := fmt.Sprintf("tenantlake_load_%s_%s_%s_a%d", tenant, short, table, attempt)
-	if part >= 0 {
+	switch {
+	case part >= 0:
 		id += fmt.Sprintf("_p%05d", part)
+	case part < -1:
+		id += fmt.Sprintf("_b%05d", -1-part)
 	}
 	return withHash(id, dataset, tenant, snapshotID, table, fmt.Sprint(attempt), fmt.Sprint(part))
 }
@@ -133,12 +137,6 @@ func copyConfig(src, dst *bigquery.Table, labels map[string]string) bigquery.Cop
 		WriteDisposition:  bigquery.WriteTruncate,
 		Labels:            labels,
 	}
-}
-
-// ctasSQL is the promotion statement used when copy jobs are not available
-// (the emulator): one statement replaces the live table.
-func ctasSQL(src, dst *bigquery.Table) string {
-	return fmt.Sprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", tablePath(dst), tablePath(src))
 }
 
 // runJob runs the job with the given id exactly once across redeliveries:

@@ -13,7 +13,8 @@ import (
 )
 
 // ledgerTable is the table of load outcomes in Config.LedgerDataset, beside
-// the live table (live.go).
+// the tenants' live records (live.go): append-only, one row per load, added
+// by a streaming insert (never DML).
 const ledgerTable = "loads"
 
 // ledgerRow is one load outcome in the ledger table. Tables holds the
@@ -40,19 +41,10 @@ func (w *Writer) ensureLedgerTables(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ledger table schema: %w", err)
 	}
-	liveSchema := bigquery.Schema{
-		{Name: "tenant", Type: bigquery.StringFieldType, Required: true},
-		{Name: "snapshot_id", Type: bigquery.StringFieldType, Required: true},
-		{Name: "state", Type: bigquery.StringFieldType, Required: true},
-		{Name: "load_id", Type: bigquery.StringFieldType, Required: true},
-		{Name: "updated_at", Type: bigquery.TimestampFieldType, Required: true},
-	}
-	for name, s := range map[string]bigquery.Schema{ledgerTable: schema, liveTable: liveSchema} {
-		t := w.client.Dataset(w.cfg.LedgerDataset).Table(name)
-		if err := t.Create(ctx, &bigquery.TableMetadata{Schema: s}); err != nil && !isAlreadyExists(err) {
-			if _, merr := t.Metadata(ctx); merr != nil { // created by another load just now (emulator: 500)
-				return fmt.Errorf("create table %s.%s: %w", w.cfg.LedgerDataset, name, err)
-			}
+	t := w.client.Dataset(w.cfg.LedgerDataset).Table(ledgerTable)
+	if err := t.Create(ctx, &bigquery.TableMetadata{Schema: schema}); err != nil && !isAlreadyExists(err) {
+		if _, merr := t.Metadata(ctx); merr != nil { // created by another load just now (emulator: 500)
+			return fmt.Errorf("create table %s.%s: %w", w.cfg.LedgerDataset, ledgerTable, err)
 		}
 	}
 	return nil

@@ -4,33 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
+	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
 
 	"github.com/tenantlake/tenantlake/lake"
 )
 
-// The live record of every tenant is one row of the table "live" in the
-// ledger dataset: the live snapshot, its state ("live", or "promoting"
-// while a load replaces the tables) and the load that wrote it. A row only
-// changes by a compare-and-swap on the load id: an UPDATE whose WHERE
-// names the load id the writer read (or an INSERT when no row existed),
-// followed by a read that checks the row now holds this load. Of two loads
-// racing for one tenant, BigQuery serialises the two DML statements and
-// only one finds its expected load id; the other fails and can be retried.
+// The live record of a tenant is the one row of its own table in the ledger
+// dataset, "live__<tenant>": the live snapshot, its state ("live", or
+// "promoting" while a load replaces the tables), the load that wrote it and
+// the tenant's number (tenantNum). Each tenant has its own table, so loads
+// of different tenants never touch one table: BigQuery's limits on DML per
+// table (2 running, 20 queued) and on table metadata updates apply to one
+// tenant's loads only.
 //
-// (Dataset labels with the dataset's etag were the first design; the
-// emulator neither keeps label updates nor has etags, so that design could
-// not be tested end to end here. A table works the same on both.)
+// The record changes only under a precondition that BigQuery enforces:
+//
+//   - the first load of a tenant creates the table with its row in one
+//     statement, CREATE TABLE ... AS SELECT (no OR REPLACE): of two first
+//     loads, the second statement fails because the table exists, so the
+//     record can never hold two rows;
+//   - later loads change it with UPDATE ... WHERE load_id = <the load id
+//     read>: BigQuery's DML runs under snapshot isolation, and of two
+//     concurrent updates of the one row one fails or, retried, no longer
+//     matches its WHERE.
+//
+// Either way the writer reads the row back and fails with errLiveChanged
+// unless it holds what this load wrote. The ledger table "loads" stays the
+// append-only history of every load.
 
-const liveTable = "live"
+// liveTablePrefix starts the name of each tenant's live-record table.
+const liveTablePrefix = "live__"
 
-// liveRecord is a tenant's row of the live table; zero when none.
+// liveRecord is a tenant's live record; zero when none.
 type liveRecord struct {
-	Snapshot string `bigquery:"snapshot_id"`
-	State    string `bigquery:"state"`
-	LoadID   string `bigquery:"load_id"`
+	Snapshot  string `bigquery:"snapshot_id"`
+	State     string `bigquery:"state"`
+	LoadID    string `bigquery:"load_id"`
+	TenantNum int64  `bigquery:"tenant_num"`
 }
 
 // errLiveChanged: the live record is not what the load read before; another
@@ -43,24 +57,24 @@ func literal(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-func (w *Writer) liveTablePath() string {
-	return tablePath(w.client.Dataset(w.cfg.LedgerDataset).Table(liveTable))
+// liveTable is tenant's live-record table.
+func (w *Writer) liveTable(tenant string) *bigquery.Table {
+	return w.client.Dataset(w.cfg.LedgerDataset).Table(liveTablePrefix + tenant)
 }
 
-// readLive returns tenant's live record.
+// readLive returns tenant's live record, zero when its table does not
+// exist. It reads the table's rows (tabledata.list), not a query.
 func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error) {
-	q := w.client.Query("SELECT snapshot_id, state, load_id FROM " + w.liveTablePath() + " WHERE tenant = " + literal(tenant))
-	q.Location = w.cfg.Location
-	it, err := q.Read(ctx)
-	if err != nil {
-		return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
-	}
+	it := w.liveTable(tenant).Read(ctx)
 	var recs []liveRecord
 	for {
 		var r liveRecord
 		err := it.Next(&r)
 		if errors.Is(err, iterator.Done) {
 			break
+		}
+		if isNotFound(err) {
+			return liveRecord{}, nil
 		}
 		if err != nil {
 			return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
@@ -76,36 +90,98 @@ func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error
 		}
 		return recs[0], nil
 	}
-	return liveRecord{}, fmt.Errorf("live record of %s: %d rows (two first loads raced); delete all but the one matching the live tables", tenant, len(recs))
+	return liveRecord{}, fmt.Errorf("live record of %s (table %s.%s): %d rows, want one", tenant, w.cfg.LedgerDataset, liveTablePrefix+tenant, len(recs))
 }
 
-// swapSQL is the DML statement that replaces tenant's live record with
-// next if it is still the one written by load prevLoadID ("" when there was
-// no record).
+// swapSQL is the statement that replaces tenant's live record with next if
+// it is still the one written by load prevLoadID; prevLoadID "" creates the
+// record, and fails if it exists.
 func (w *Writer) swapSQL(tenant, prevLoadID string, next liveRecord) string {
+	path := tablePath(w.liveTable(tenant))
 	if prevLoadID == "" {
-		return "INSERT INTO " + w.liveTablePath() + " (tenant, snapshot_id, state, load_id, updated_at) SELECT " +
-			strings.Join([]string{literal(tenant), literal(next.Snapshot), literal(next.State), literal(next.LoadID)}, ", ") +
-			", CURRENT_TIMESTAMP() FROM UNNEST([1]) WHERE NOT EXISTS (SELECT 1 FROM " + w.liveTablePath() +
-			" WHERE tenant = " + literal(tenant) + ")"
+		return "CREATE TABLE " + path + " AS SELECT " + literal(tenant) + " AS tenant, " + literal(next.Snapshot) + " AS snapshot_id, " +
+			literal(next.State) + " AS state, " + literal(next.LoadID) + " AS load_id, " + fmt.Sprint(next.TenantNum) +
+			" AS tenant_num, CURRENT_TIMESTAMP() AS updated_at"
 	}
-	return "UPDATE " + w.liveTablePath() + " SET snapshot_id = " + literal(next.Snapshot) + ", state = " + literal(next.State) +
-		", load_id = " + literal(next.LoadID) + ", updated_at = CURRENT_TIMESTAMP() WHERE tenant = " + literal(tenant) +
-		" AND load_id = " + literal(prevLoadID)
+	return "UPDATE " + path + " SET snapshot_id = " + literal(next.Snapshot) + ", state = " + literal(next.State) +
+		", load_id = " + literal(next.LoadID) + ", updated_at = CURRENT_TIMESTAMP() WHERE load_id = " + literal(prevLoadID)
 }
 
 // swapLive replaces tenant's live record with next if it is still the one
-// written by load prevLoadID, and fails with errLiveChanged if not.
+// written by load prevLoadID ("" when there was none), and fails with
+// errLiveChanged if not.
 func (w *Writer) swapLive(ctx context.Context, tenant, prevLoadID string, next liveRecord) error {
-	if err := w.exec(ctx, w.swapSQL(tenant, prevLoadID, next)); err != nil {
-		return fmt.Errorf("update live record of %s: %w", tenant, err)
-	}
+	execErr := w.exec(ctx, w.swapSQL(tenant, prevLoadID, next))
 	got, err := w.readLive(ctx, tenant)
 	if err != nil {
-		return err
+		return errors.Join(execErr, err)
 	}
 	if got != next {
+		// A CREATE that lost the race fails; an UPDATE that lost it
+		// changes no row. Both leave another load's record.
 		return fmt.Errorf("live record of %s: %w", tenant, errLiveChanged)
 	}
+	if prevLoadID == "" {
+		// The record's table must outlive any default expiration of the
+		// ledger dataset.
+		return w.clearExpiration(ctx, w.liveTable(tenant))
+	}
 	return nil
+}
+
+// tenantNumPrefix starts the names of the tables that claim tenant numbers
+// in the ledger dataset: "tenant_num_00042" belongs to the tenant named in
+// its labels and description.
+const tenantNumPrefix = "tenant_num_"
+
+// maxTenants is the number of tenant numbers: BigQuery's integer-range
+// partitioning allows 10,000 partitions per table, one per tenant in the
+// all-tenants tables.
+const maxTenants = 10000
+
+// tenantNumTable is the table that claims tenant number n.
+func (w *Writer) tenantNumTable(n int64) *bigquery.Table {
+	return w.client.Dataset(w.cfg.LedgerDataset).Table(fmt.Sprintf("%s%05d", tenantNumPrefix, n))
+}
+
+// claimTenantNum gives tenant a number of its own, in 0..maxTenants-1, for
+// its partition of the all-tenants tables: it creates the claim table of
+// the lowest free number, which fails (409) if another tenant created it
+// first, and then tries the next. Claims are made in order, so the claimed
+// numbers are 0..k-1 and the first free one is found by a binary search on
+// the claim tables' existence. A number claimed by a load that stopped
+// before recording it in the live record stays unused.
+func (w *Writer) claimTenantNum(ctx context.Context, tenant string) (int64, error) {
+	exists := func(n int64) (bool, error) {
+		_, err := w.tenantNumTable(n).Metadata(ctx)
+		if isNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	var searchErr error
+	first := int64(sort.Search(maxTenants, func(i int) bool {
+		if searchErr != nil {
+			return true
+		}
+		ok, err := exists(int64(i))
+		searchErr = err
+		return !ok
+	}))
+	if searchErr != nil {
+		return 0, fmt.Errorf("tenant number of %s: look up claims: %w", tenant, searchErr)
+	}
+	for n := first; n < maxTenants; n++ {
+		err := w.tenantNumTable(n).Create(ctx, &bigquery.TableMetadata{
+			Description: "tenantlake: tenant number " + fmt.Sprint(n) + " belongs to tenant " + tenant,
+			Labels:      w.labels(map[string]string{labelTenant: tenant}),
+		})
+		if err == nil {
+			return n, nil
+		}
+		if !isAlreadyExists(err) {
+			return 0, fmt.Errorf("tenant number of %s: claim %d: %w", tenant, n, err)
+		}
+	}
+	return 0, fmt.Errorf("tenant number of %s: all %d numbers are taken: the all-tenants tables hold at most %d tenants (one integer-range partition each)", tenant, maxTenants, maxTenants)
 }

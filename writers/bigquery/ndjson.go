@@ -1,7 +1,6 @@
 package bigquery
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -49,7 +48,8 @@ type jsonEncoder func(buf []byte, v parquet.Value) ([]byte, error)
 //	                     the point
 //	STRING               a string
 //	BYTES                a string, base64 (standard, padded)
-//	JSON                 the JSON value itself, compacted onto one line
+//	JSON                 a string holding the value's exact JSON text (JSON
+//	                     columns are staged as STRING, see stagedSchema)
 //	BOOL                 true or false
 //	DATE                 "YYYY-MM-DD"
 //	DATETIME             "YYYY-MM-DD HH:MM:SS.ffffff"
@@ -124,7 +124,12 @@ func jsonEncoderFor(c lake.Column) (jsonEncoder, error) {
 			return append(buf, '"'), nil
 		}, nil
 	case "JSON":
-		return func(buf []byte, v parquet.Value) ([]byte, error) { return appendCompactJSON(buf, v.ByteArray()) }, nil
+		return func(buf []byte, v parquet.Value) ([]byte, error) {
+			if !json.Valid(v.ByteArray()) {
+				return nil, errors.New("JSON value is not valid JSON")
+			}
+			return appendJSONString(buf, v.ByteArray())
+		}, nil
 	case "BOOL":
 		return func(buf []byte, v parquet.Value) ([]byte, error) { return strconv.AppendBool(buf, v.Boolean()), nil }, nil
 	case "DATE":
@@ -222,16 +227,6 @@ func appendJSONString(buf, s []byte) ([]byte, error) {
 		}
 	}
 	return append(buf, '"'), nil
-}
-
-// appendCompactJSON appends the JSON text j without insignificant
-// whitespace, so it stays on its line.
-func appendCompactJSON(buf, j []byte) ([]byte, error) {
-	var out bytes.Buffer
-	if err := json.Compact(&out, j); err != nil {
-		return nil, fmt.Errorf("JSON value: %w", err)
-	}
-	return append(buf, out.Bytes()...), nil
 }
 
 // ndjsonPart streams the rows of one Parquet part as newline-delimited JSON

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
@@ -13,13 +15,18 @@ import (
 )
 
 // promote replaces live table dst with staged table src, atomically per
-// table: a copy job with WRITE_TRUNCATE (PromoteCopy) or one CREATE OR
-// REPLACE TABLE ... AS SELECT query (PromoteCTAS). It returns the job id.
-func (w *Writer) promote(ctx context.Context, src, dst *bigquery.Table, req writers.Request, table, loadID string) (string, error) {
+// table, and returns the job id: a copy job with WRITE_TRUNCATE (PromoteCopy,
+// for a table without JSON to parse) or one statement, CREATE OR REPLACE
+// TABLE dst (columns) AS SELECT ... FROM src (promoteSQL; PromoteCTAS, and
+// with PromoteCopy every table with a JSON column, which a copy cannot
+// turn from the staged STRING into JSON). live is the live table's schema.
+// The live table then carries no expiration (clearExpiration), whatever
+// the staged table or the dataset's default had.
+func (w *Writer) promote(ctx context.Context, src, dst *bigquery.Table, live bigquery.Schema, req writers.Request, table, loadID string) (string, error) {
 	id := promoteJobID(w.cfg.Project+"."+dst.DatasetID, req.Tenant, req.SnapshotID, table, loadID)
 	_, _, err := w.runJob(ctx, id, func(ctx context.Context) (*bigquery.Job, error) {
-		if w.cfg.Promotion == PromoteCTAS {
-			q := w.client.Query(ctasSQL(src, dst))
+		if w.cfg.Promotion == PromoteCTAS || hasJSON(live) {
+			q := w.client.Query(promoteSQL(src, dst, live))
 			q.JobID, q.Location, q.Labels = id, w.cfg.Location, w.cfg.Labels
 			return q.Run(ctx)
 		}
@@ -28,7 +35,60 @@ func (w *Writer) promote(ctx context.Context, src, dst *bigquery.Table, req writ
 		c.JobID, c.Location = id, w.cfg.Location
 		return c.Run(ctx)
 	})
-	return id, err
+	if err != nil {
+		return id, err
+	}
+	return id, w.clearExpiration(ctx, dst)
+}
+
+// liveSchema is the schema of a live table made from a manifest schema:
+// itself, or with JSON kept as STRING (Config.JSONAsString).
+func (w *Writer) liveSchema(schema bigquery.Schema) bigquery.Schema {
+	if w.cfg.JSONAsString {
+		return stagedSchema(schema)
+	}
+	return schema
+}
+
+// promoteSQL is the statement that replaces live table dst with staged
+// table src in one step: the manifest's columns, types and modes, each JSON
+// column parsed from its staged text with PARSE_JSON (wide_number_mode
+// 'exact', the default; validation has counted the values it refuses).
+func promoteSQL(src, dst *bigquery.Table, live bigquery.Schema) string {
+	sel := make([]string, len(live))
+	for i, f := range live {
+		col := quoteIdent(f.Name)
+		sel[i] = col
+		if f.Type == bigquery.JSONFieldType {
+			sel[i] = "PARSE_JSON(" + col + ", wide_number_mode => 'exact') AS " + col
+		}
+	}
+	return fmt.Sprintf("CREATE OR REPLACE TABLE %s (%s) AS SELECT %s FROM %s", tablePath(dst), columnDefs(live), strings.Join(sel, ", "), tablePath(src))
+}
+
+// clearExpiration makes sure live table dst carries no expiration: it
+// reads the table's metadata and, if an expiration is set (a copy job may
+// carry the staged table's, a dataset may have a default), removes it
+// under the etag it read, then reads it again to check. A live table that
+// keeps an expiration fails the promotion.
+func (w *Writer) clearExpiration(ctx context.Context, dst *bigquery.Table) error {
+	md, err := dst.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("read live table %s.%s: %w", dst.DatasetID, dst.TableID, err)
+	}
+	if md.ExpirationTime.IsZero() {
+		return nil
+	}
+	if _, err := dst.Update(ctx, bigquery.TableMetadataToUpdate{ExpirationTime: bigquery.NeverExpire}, md.ETag); err != nil {
+		return fmt.Errorf("clear the expiration (%s) of live table %s.%s: %w", md.ExpirationTime.UTC().Format(time.RFC3339), dst.DatasetID, dst.TableID, err)
+	}
+	if md, err = dst.Metadata(ctx); err != nil {
+		return fmt.Errorf("read live table %s.%s: %w", dst.DatasetID, dst.TableID, err)
+	}
+	if !md.ExpirationTime.IsZero() {
+		return fmt.Errorf("live table %s.%s still expires at %s after its expiration was cleared", dst.DatasetID, dst.TableID, md.ExpirationTime.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // dropOtherTables deletes the live tables of a tenant that are not in

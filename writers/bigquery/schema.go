@@ -81,6 +81,11 @@ func fieldSchema(c lake.Column) (*bigquery.FieldSchema, error) {
 	if params != "" {
 		return nil, fmt.Errorf("column %s: type %q takes no parameters", c.Name, c.BigQueryType)
 	}
+	if f.Repeated && f.Type == bigquery.JSONFieldType {
+		// JSON is staged as STRING and parsed at promotion, one value per
+		// column; arrays are carried as one JSON value, never REPEATED.
+		return nil, fmt.Errorf("column %s: type %q is not supported (carry the array as one JSON value)", c.Name, c.BigQueryType)
+	}
 	return f, nil
 }
 
@@ -169,4 +174,57 @@ func quoteIdent(name string) string {
 // tablePath is `project.dataset.table`, quoted.
 func tablePath(t *bigquery.Table) string {
 	return quoteIdent(t.ProjectID + "." + t.DatasetID + "." + t.TableID)
+}
+
+// stagedSchema is the schema of a staging table: the live schema with every
+// JSON field as STRING. BigQuery cannot load Parquet (or take a streamed
+// value) into a JSON field ("Unsupported field type: JSON"), so JSON values
+// are staged as their text and parsed by the promotion (promoteSelect).
+func stagedSchema(live bigquery.Schema) bigquery.Schema {
+	out := make(bigquery.Schema, len(live))
+	for i, f := range live {
+		c := *f
+		if c.Type == bigquery.JSONFieldType {
+			c.Type = bigquery.StringFieldType
+		}
+		out[i] = &c
+	}
+	return out
+}
+
+// hasJSON says whether a schema has a JSON field.
+func hasJSON(s bigquery.Schema) bool {
+	for _, f := range s {
+		if f.Type == bigquery.JSONFieldType {
+			return true
+		}
+	}
+	return false
+}
+
+// columnDefs renders a schema as the column list of a CREATE TABLE
+// statement: "`name` TYPE[(p, s)] [NOT NULL]", so a table made by a query
+// keeps the manifest's types, precision, scale and modes.
+func columnDefs(s bigquery.Schema) string {
+	defs := make([]string, len(s))
+	for i, f := range s {
+		d := quoteIdent(f.Name) + " " + sqlTypeParams(f)
+		if f.Required {
+			d += " NOT NULL"
+		}
+		defs[i] = d
+	}
+	return strings.Join(defs, ", ")
+}
+
+// sqlTypeParams is sqlType with a decimal's precision and scale.
+func sqlTypeParams(f *bigquery.FieldSchema) string {
+	t := sqlType(&bigquery.FieldSchema{Type: f.Type})
+	if f.Precision != 0 || f.Scale != 0 {
+		t += fmt.Sprintf("(%d, %d)", f.Precision, f.Scale)
+	}
+	if f.Repeated {
+		return "ARRAY<" + t + ">"
+	}
+	return t
 }

@@ -22,12 +22,27 @@ var errStagingGone = errors.New("staging table of a finished attempt no longer e
 // validation; the next attempt stages it afresh.
 var errRestage = errors.New("table staged by an earlier delivery failed validation")
 
+// errEarlierAttempt: an attempt's job was started by an earlier delivery of
+// the request and failed. The next attempt id is tried, and this delivery
+// is not charged for it.
+var errEarlierAttempt = errors.New("a job of an earlier delivery failed")
+
+// maxAttemptIDs bounds the attempt ids one delivery walks past (earlier
+// deliveries' failed attempts, expired staging tables), so a table whose
+// history holds that many ends with an error rather than looping.
+const maxAttemptIDs = 1000
+
 // stageTable loads table t of snapshot m into a fresh staging table and
 // validates it. Attempts are numbered from 1; a redelivered request walks
-// the same attempts and attaches to their jobs. A failed attempt is retried
-// under the next attempt id when retryable says so, up to MaxAttempts; so is
-// an attempt whose staging table has expired, or whose table, staged by an
-// earlier delivery, does not validate.
+// the same attempt ids and attaches to their jobs.
+//
+// MaxAttempts bounds the attempts of this delivery: only a job this
+// delivery started, and that failed for a reason retryable calls
+// transient, is charged to it. An attempt id whose job an earlier delivery
+// started and that failed, whose staging table has expired since (a
+// replay of an old snapshot), or whose table, staged by an earlier
+// delivery, does not validate, is walked past for free: a snapshot never
+// runs out of attempts because of earlier deliveries or replays.
 func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest, t *lake.Table) (*bigquery.Table, writers.TableResult, error) {
 	res := writers.TableResult{Table: t.Name, SourceRows: t.Rows}
 	for _, f := range t.Files {
@@ -37,9 +52,14 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 	if err != nil {
 		return nil, res, err
 	}
-	for attempt := 1; ; attempt++ {
+	staged := stagedSchema(schema)
+	if err := w.checkQuotas(lk, t); err != nil {
+		return nil, res, err
+	}
+	charged := 0
+	for attempt := 1; attempt <= maxAttemptIDs; attempt++ {
 		st := w.client.Dataset(w.cfg.StagingDataset).Table(stagingTableName(m.Tenant, m.SnapshotID, t.Name, attempt))
-		jobs, jobRows, attached, err := w.loadAttempt(ctx, lk, m, t, schema, st, attempt)
+		jobs, jobRows, attached, err := w.loadAttempt(ctx, lk, m, t, staged, st, attempt)
 		res.Jobs = append(res.Jobs, jobs...)
 		var md *bigquery.TableMetadata
 		if err == nil {
@@ -49,8 +69,8 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 			}
 		}
 		if err == nil {
-			res.Checks, res.TargetRows, err = w.validate(ctx, st, md, t, schema, jobRows)
-			if err == nil && attached && writers.FailedChecks([]writers.TableResult{res}) != "" && attempt < w.cfg.MaxAttempts {
+			res.Checks, res.TargetRows, err = w.validate(ctx, st, md, t, schema, staged, jobRows)
+			if err == nil && attached && writers.FailedChecks([]writers.TableResult{res}) != "" {
 				// A table staged by an earlier delivery is trusted only if it
 				// validates: that delivery may have been cut off mid-upload
 				// (the emulator records an upload's job before reading its
@@ -61,10 +81,17 @@ func (w *Writer) stageTable(ctx context.Context, lk *lake.Lake, m *lake.Manifest
 				return st, res, nil
 			}
 		}
-		if !(errors.Is(err, errStagingGone) || errors.Is(err, errRestage) || retryable(err)) || attempt >= w.cfg.MaxAttempts {
+		switch {
+		case errors.Is(err, errEarlierAttempt) || errors.Is(err, errStagingGone) || errors.Is(err, errRestage):
+			continue // not this delivery's attempt
+		case !retryable(err):
 			return nil, res, fmt.Errorf("attempt %d: %w", attempt, err)
 		}
+		if charged++; charged >= w.cfg.MaxAttempts {
+			return nil, res, fmt.Errorf("attempt %d, the %d of this delivery (max_attempts): %w", attempt, charged, err)
+		}
 	}
+	return nil, res, fmt.Errorf("%d attempt ids walked past without a table staged", maxAttemptIDs)
 }
 
 // loadAttempt runs the load jobs of one attempt into st: one job from the
@@ -128,13 +155,23 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 				return nil, 0, false, err
 			}
 		}
-		steps = append(steps, step{
-			id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, -1),
-			first: true,
-			src: func() (bigquery.LoadSource, func() error, error) {
-				return gcsLoadSource(uris, schema), func() error { return nil }, nil
-			},
-		})
+		batches, err := gcsBatches(t.Files)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for b, idx := range batches {
+			batch := make([]string, len(idx))
+			for i, j := range idx {
+				batch[i] = uris[j]
+			}
+			steps = append(steps, step{
+				id:    jobID(scope, m.Tenant, m.SnapshotID, t.Name, attempt, -1-b),
+				first: b == 0,
+				src: func() (bigquery.LoadSource, func() error, error) {
+					return gcsLoadSource(batch, schema), func() error { return nil }, nil
+				},
+			})
+		}
 	} else {
 		for i, f := range t.Files {
 			steps = append(steps, step{
@@ -191,6 +228,9 @@ func (w *Writer) loadAttempt(ctx context.Context, lk *lake.Lake, m *lake.Manifes
 		})
 		if bad := corrupt(); bad != nil {
 			return ids, 0, attachedAny, bad
+		}
+		if err != nil && attached {
+			return ids, 0, true, fmt.Errorf("%w: %w", errEarlierAttempt, err)
 		}
 		if err != nil {
 			return ids, 0, attachedAny, err

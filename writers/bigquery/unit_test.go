@@ -162,25 +162,57 @@ func bigInt(s string) *big.Int {
 	return n
 }
 
-func TestUnionSQL(t *testing.T) {
-	a := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_a", TableID: "orders"}
-	b := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_b", TableID: "orders"}
-	got := unionSQL([]tenantTable{
-		{tenant: "a", table: a, schema: bigquery.Schema{
-			{Name: "id", Type: bigquery.IntegerFieldType},
-			{Name: "at", Type: bigquery.StringFieldType},
-			{Name: "tenant_id", Type: bigquery.StringFieldType},
-		}},
-		{tenant: "b", table: b, schema: bigquery.Schema{
-			{Name: "id", Type: bigquery.StringFieldType},
-			{Name: "total", Type: bigquery.NumericFieldType, Precision: 12, Scale: 2},
-		}},
-	})
-	want := "SELECT 'a' AS tenant_id, `id`, `at`, CAST(NULL AS NUMERIC) AS `total` FROM `p.tenant_a.orders`\n" +
-		"UNION ALL\n" +
-		"SELECT 'b' AS tenant_id, SAFE_CAST(`id` AS INT64) AS `id`, CAST(NULL AS STRING) AS `at`, `total` FROM `p.tenant_b.orders`"
-	if got != want {
-		t.Errorf("union SQL:\n%s\nwant:\n%s", got, want)
+func TestPromoteSQL(t *testing.T) {
+	src := &bigquery.Table{ProjectID: "p", DatasetID: "stg", TableID: "acme__x__a1__orders"}
+	dst := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_acme", TableID: "orders"}
+	live := bigquery.Schema{
+		{Name: "id", Type: bigquery.IntegerFieldType, Required: true},
+		{Name: "total", Type: bigquery.NumericFieldType, Precision: 12, Scale: 2},
+		{Name: "doc", Type: bigquery.JSONFieldType},
+		{Name: "at", Type: bigquery.TimestampFieldType},
+	}
+	want := "CREATE OR REPLACE TABLE `p.tenant_acme.orders` (`id` INT64 NOT NULL, `total` NUMERIC(12, 2), `doc` JSON, `at` TIMESTAMP) AS SELECT `id`, `total`, PARSE_JSON(`doc`, wide_number_mode => 'exact') AS `doc`, `at` FROM `p.stg.acme__x__a1__orders`"
+	if got := promoteSQL(src, dst, live); got != want {
+		t.Errorf("promotion statement:\n%s\nwant\n%s", got, want)
+	}
+	staged := stagedSchema(live)
+	if staged[2].Type != bigquery.StringFieldType || live[2].Type != bigquery.JSONFieldType || staged[1].Precision != 12 {
+		t.Errorf("staged schema %v (live %v): want JSON staged as STRING, the rest unchanged", staged, live)
+	}
+}
+
+func TestGCSBatches(t *testing.T) {
+	files := make([]lake.File, 25000)
+	for i := range files {
+		files[i] = lake.File{Path: fmt.Sprintf("p%d", i), Bytes: 1 << 20}
+	}
+	b, err := gcsBatches(files)
+	if err != nil || len(b) != 3 || len(b[0]) != maxURIsPerLoad || len(b[2]) != 5000 || b[1][0] != maxURIsPerLoad {
+		t.Fatalf("25,000 parts: %d batches, err %v", len(b), err)
+	}
+	big := []lake.File{{Path: "a", Bytes: 10 << 40}, {Path: "b", Bytes: 10 << 40}, {Path: "c", Bytes: 1}}
+	if b, err := gcsBatches(big); err != nil || len(b) != 2 || len(b[0]) != 1 || len(b[1]) != 2 {
+		t.Errorf("two 10 TB parts: batches %v, err %v; want one job each (15 TB per job)", b, err)
+	}
+	if _, err := gcsBatches([]lake.File{{Path: "huge", Bytes: 16 << 40}}); err == nil || !strings.Contains(err.Error(), "15 TB") {
+		t.Errorf("a 16 TB part: %v", err)
+	}
+	if jobID("p.s", "acme", snap, "t", 1, -1) == jobID("p.s", "acme", snap, "t", 1, -2) ||
+		!strings.Contains(jobID("p.s", "acme", snap, "t", 1, -3), "_a1_b00002_") {
+		t.Error("batch job ids are not distinct or readable")
+	}
+	// A streamed table with more parts than load jobs a table takes a day
+	// is refused before any job starts.
+	_, w := newFakeAPI(t)
+	lk := lake.NewLake(memblob.OpenBucket(nil), "mem://", "")
+	t.Cleanup(func() { lk.Close() })
+	tb := &lake.Table{Name: "wide", Files: make([]lake.File, maxLoadJobsPerTable+1)}
+	if err := w.checkQuotas(lk, tb); err == nil || !strings.Contains(err.Error(), "1500 load jobs per table per day") {
+		t.Errorf("streamed table of %d parts: %v", len(tb.Files), err)
+	}
+	tb.Files = tb.Files[:maxLoadJobsPerTable]
+	if err := w.checkQuotas(lk, tb); err != nil {
+		t.Errorf("streamed table of %d parts: %v", len(tb.Files), err)
 	}
 }
 
@@ -240,13 +272,21 @@ type fakeAPI struct {
 	jobs      map[string]json.RawMessage // job id → the job as inserted
 	tables    map[string]bool            // tables created
 	inserts   []map[string]any
-	insertErr int               // answer job insertions with this status (after recording the job)
-	failJobs  map[string]string // job id substring → the reason its status fails with
-	schemas   map[string]any    // table id → schema, of the tables created
+	insertErr int                       // answer job insertions with this status (after recording the job)
+	failJobs  map[string]string         // job id substring → the reason its status fails with
+	schemas   map[string]any            // table id → schema, of the tables created
+	meta      map[string]map[string]any // table id → more of its metadata (expirationTime, etag, type)
+	patches   []patch                   // table patches received
+}
+
+// patch is one tables.patch request: the table, its If-Match header and body.
+type patch struct {
+	table, ifMatch string
+	body           map[string]any
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, *Writer) {
-	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}, failJobs: map[string]string{}, schemas: map[string]any{}}
+	f := &fakeAPI{jobs: map[string]json.RawMessage{}, tables: map[string]bool{}, failJobs: map[string]string{}, schemas: map[string]any{}, meta: map[string]map[string]any{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	w, err := New(context.Background(), Config{
@@ -310,7 +350,30 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fail(http.StatusNotFound, "notFound")
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"tableReference": map[string]any{"projectId": "p", "datasetId": parts[3], "tableId": parts[5]}, "schema": schema})
+		tb := map[string]any{"tableReference": map[string]any{"projectId": "p", "datasetId": parts[3], "tableId": parts[5]}, "schema": schema}
+		for k, v := range f.meta[parts[5]] {
+			tb[k] = v
+		}
+		json.NewEncoder(w).Encode(tb)
+	case r.Method == http.MethodPatch && len(parts) == 6 && parts[4] == "tables":
+		var b map[string]any
+		json.Unmarshal(body, &b)
+		f.patches = append(f.patches, patch{table: parts[5], ifMatch: r.Header.Get("If-Match"), body: b})
+		m := f.meta[parts[5]]
+		if etag, ok := m["etag"]; ok && r.Header.Get("If-Match") != etag {
+			fail(http.StatusPreconditionFailed, "conditionNotMet")
+			return
+		}
+		if v, ok := b["expirationTime"]; ok && v == nil {
+			delete(m, "expirationTime")
+			m["etag"] = "etag-after-patch"
+		}
+		json.NewEncoder(w).Encode(map[string]any{"tableReference": map[string]any{"projectId": "p", "datasetId": parts[3], "tableId": parts[5]}, "schema": f.schemas[parts[5]]})
+	case r.Method == http.MethodGet && len(parts) == 4 && parts[2] == "queries":
+		// The results of a statement or a query into a destination: none.
+		json.NewEncoder(w).Encode(map[string]any{"jobComplete": true, "totalRows": "0",
+			"jobReference": map[string]any{"projectId": "p", "jobId": parts[3], "location": "EU"},
+			"schema":       map[string]any{"fields": []any{}}})
 	case r.Method == http.MethodPost && len(parts) == 3 && parts[2] == "queries":
 		// The validation query of testManifest: COUNT(*) and three nulls.
 		fields := []any{}
@@ -441,12 +504,18 @@ func TestLoadJobConfigurationSent(t *testing.T) {
 	}
 }
 
+// TestCopyJobConfigurationSent: the copy job that promotes a table, then
+// the live table's expiration (carried from the staged table by the copy)
+// read and cleared under the etag read, and read again.
 func TestCopyJobConfigurationSent(t *testing.T) {
 	f, w := newFakeAPI(t)
 	src := w.client.Dataset("tenantlake_staging").Table("acme__x__a1__orders")
 	dst := w.client.Dataset("tenant_acme").Table("orders")
+	f.schemas["orders"] = map[string]any{"fields": []any{map[string]any{"name": "id", "type": "INTEGER"}}}
+	f.meta["orders"] = map[string]any{"expirationTime": "1900000000000", "etag": "etag-1"}
 	req := writers.Request{Tenant: "acme", SnapshotID: snap, Reason: writers.ReasonScheduled}
-	id, err := w.promote(context.Background(), src, dst, req, "orders", "l1")
+	live := bigquery.Schema{{Name: "id", Type: bigquery.IntegerFieldType}}
+	id, err := w.promote(context.Background(), src, dst, live, req, "orders", "l1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,14 +528,69 @@ func TestCopyJobConfigurationSent(t *testing.T) {
 	wantJSON(t, "writeDisposition", cp["writeDisposition"], `"WRITE_TRUNCATE"`)
 	wantJSON(t, "createDisposition", cp["createDisposition"], `"CREATE_IF_NEEDED"`)
 	wantJSON(t, "jobId", f.inserts[0]["jobReference"].(map[string]any)["jobId"], `"`+id+`"`)
+	if len(f.patches) != 1 || f.patches[0].table != "orders" || f.patches[0].ifMatch != "etag-1" {
+		t.Fatalf("patches %+v; want one of table orders under etag-1", f.patches)
+	}
+	if v, ok := f.patches[0].body["expirationTime"]; !ok || v != nil {
+		t.Errorf("patch body %v; want expirationTime null", f.patches[0].body)
+	}
+	if _, ok := f.meta["orders"]["expirationTime"]; ok {
+		t.Error("the live table still expires")
+	}
+
+	// A table without an expiration is not patched.
+	f.patches = nil
+	if err := w.clearExpiration(context.Background(), dst); err != nil || len(f.patches) != 0 {
+		t.Errorf("no expiration: err %v, patches %+v", err, f.patches)
+	}
 }
 
-func TestCTASStatement(t *testing.T) {
-	src := &bigquery.Table{ProjectID: "p", DatasetID: "stg", TableID: "acme__x__a1__orders"}
-	dst := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_acme", TableID: "orders"}
-	want := "CREATE OR REPLACE TABLE `p.tenant_acme.orders` AS SELECT * FROM `p.stg.acme__x__a1__orders`"
-	if got := ctasSQL(src, dst); got != want {
-		t.Errorf("ctas: %s", got)
+// A table with a JSON column is promoted by one statement that parses it
+// (a copy job cannot), in copy mode too.
+func TestJSONTablePromotedByStatement(t *testing.T) {
+	f, w := newFakeAPI(t)
+	src := w.client.Dataset("tenantlake_staging").Table("acme__x__a1__docs")
+	dst := w.client.Dataset("tenant_acme").Table("docs")
+	f.schemas["docs"] = map[string]any{"fields": []any{map[string]any{"name": "j", "type": "JSON"}}}
+	req := writers.Request{Tenant: "acme", SnapshotID: snap, Reason: writers.ReasonScheduled}
+	live := bigquery.Schema{{Name: "j", Type: bigquery.JSONFieldType}}
+	if _, err := w.promote(context.Background(), src, dst, live, req, "docs", "l1"); err != nil {
+		t.Fatal(err)
+	}
+	q := f.configOf(t, "query")
+	if got, want := q["query"], "CREATE OR REPLACE TABLE `p.tenant_acme.docs` (`j` JSON) AS SELECT PARSE_JSON(`j`, wide_number_mode => 'exact') AS `j` FROM `p.tenantlake_staging.acme__x__a1__docs`"; got != want {
+		t.Errorf("query %v, want %s", got, want)
+	}
+}
+
+// TestSliceQueryConfigSent: a tenant's slice of a combined table is
+// replaced by one query job into its partition decorator, WRITE_TRUNCATE,
+// new columns allowed; a column the tenant lacks is a typed NULL.
+func TestSliceQueryConfigSent(t *testing.T) {
+	f, w := newFakeAPI(t)
+	f.schemas["orders"] = map[string]any{"fields": []any{
+		map[string]any{"name": "tenant_id", "type": "STRING", "mode": "REQUIRED"},
+		map[string]any{"name": "tenant_num", "type": "INTEGER", "mode": "REQUIRED"},
+		map[string]any{"name": "id", "type": "INTEGER"},
+		map[string]any{"name": "gone", "type": "STRING"},
+	}}
+	live := bigquery.Schema{{Name: "id", Type: bigquery.IntegerFieldType}, {Name: "tenant_id", Type: bigquery.StringFieldType}}
+	if err := w.replaceSlice(context.Background(), "acme", 7, snap, "l1", sliceTable{name: "orders", schema: live}); err != nil {
+		t.Fatal(err)
+	}
+	q := f.configOf(t, "query")
+	wantJSON(t, "destinationTable", q["destinationTable"], `{"datasetId":"all_tenants","projectId":"p","tableId":"orders$7"}`)
+	wantJSON(t, "writeDisposition", q["writeDisposition"], `"WRITE_TRUNCATE"`)
+	wantJSON(t, "createDisposition", q["createDisposition"], `"CREATE_NEVER"`)
+	wantJSON(t, "schemaUpdateOptions", q["schemaUpdateOptions"], `["ALLOW_FIELD_ADDITION","ALLOW_FIELD_RELAXATION"]`)
+	wantJSON(t, "query", q["query"], "\"SELECT 'acme' AS tenant_id, 7 AS tenant_num, `id` AS `id`, CAST(NULL AS STRING) AS `gone`, `tenant_id` AS `source_tenant_id` FROM `p.tenant_acme.orders`\"")
+
+	// A column of another type than the combined table's is never cast:
+	// the slice is refused, naming it.
+	clash := bigquery.Schema{{Name: "id", Type: bigquery.StringFieldType}}
+	err := w.replaceSlice(context.Background(), "acme", 7, snap, "l2", sliceTable{name: "orders", schema: clash})
+	if err == nil || !strings.Contains(err.Error(), "column id is STRING in this tenant and INT64") {
+		t.Errorf("type clash: %v", err)
 	}
 }
 
@@ -497,25 +621,51 @@ func TestRunJobAttachesOnConflict(t *testing.T) {
 	}
 }
 
-// The live record changes only by a compare-and-swap on the load id that
-// wrote it; the emulator test TestLiveRecordCompareAndSwap runs these.
+// The live record of a tenant is its own table, created with its row by
+// one CREATE TABLE ... AS SELECT and changed by an UPDATE conditioned on
+// the load id read; TestLiveRecordCompareAndSwap runs these on the
+// emulator.
 func TestSwapSQL(t *testing.T) {
 	client, err := bigquery.NewClient(context.Background(), "p", option.WithoutAuthentication())
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &Writer{cfg: Config{Project: "p", LedgerDataset: "led"}, client: client}
-	next := liveRecord{Snapshot: snap, State: statePromoting, LoadID: "l2"}
-	want := "UPDATE `p.led.live` SET snapshot_id = '20261121T020304.123Z', state = 'promoting', load_id = 'l2', updated_at = CURRENT_TIMESTAMP() WHERE tenant = 'acme' AND load_id = 'l1'"
+	next := liveRecord{Snapshot: snap, State: statePromoting, LoadID: "l2", TenantNum: 4}
+	want := "UPDATE `p.led.live__acme` SET snapshot_id = '20261121T020304.123Z', state = 'promoting', load_id = 'l2', updated_at = CURRENT_TIMESTAMP() WHERE load_id = 'l1'"
 	if got := w.swapSQL("acme", "l1", next); got != want {
 		t.Errorf("update:\n%s\nwant\n%s", got, want)
 	}
-	want = "INSERT INTO `p.led.live` (tenant, snapshot_id, state, load_id, updated_at) SELECT 'acme', '20261121T020304.123Z', 'promoting', 'l2', CURRENT_TIMESTAMP() FROM UNNEST([1]) WHERE NOT EXISTS (SELECT 1 FROM `p.led.live` WHERE tenant = 'acme')"
+	want = "CREATE TABLE `p.led.live__acme` AS SELECT 'acme' AS tenant, '20261121T020304.123Z' AS snapshot_id, 'promoting' AS state, 'l2' AS load_id, 4 AS tenant_num, CURRENT_TIMESTAMP() AS updated_at"
 	if got := w.swapSQL("acme", "", next); got != want {
-		t.Errorf("insert:\n%s\nwant\n%s", got, want)
+		t.Errorf("create:\n%s\nwant\n%s", got, want)
 	}
 	if got := literal(`a'b\c`); got != `'a\'b\\c'` {
 		t.Errorf("literal: %s", got)
+	}
+}
+
+// TestAttemptBudgetPerDelivery: failed attempts of an earlier delivery are
+// walked past without being charged, so a redelivery still has its own
+// MaxAttempts.
+func TestAttemptBudgetPerDelivery(t *testing.T) {
+	f, w := newFakeAPI(t)
+	w.cfg.MaxAttempts = 2
+	lk, m := testManifest(t)
+	f.failJobs["_a1_"] = "backendError"
+	f.failJobs["_a2_"] = "backendError"
+	_, res, err := w.stageTable(context.Background(), lk, m, &m.Tables[0])
+	if err == nil || len(res.Jobs) != 2 || !strings.Contains(err.Error(), "the 2 of this delivery") {
+		t.Fatalf("first delivery: jobs %v, error %v; want two charged attempts, then an error", res.Jobs, err)
+	}
+	inserted := len(f.inserts)
+	st, res, err := w.stageTable(context.Background(), lk, m, &m.Tables[0])
+	if err != nil {
+		t.Fatalf("redelivery: %v (jobs %v)", err, res.Jobs)
+	}
+	a3 := jobID("p.tenantlake_staging", "acme", snap, "orders", 3, -1)
+	if st.TableID != stagingTableName("acme", snap, "orders", 3) || res.Jobs[len(res.Jobs)-1] != a3 || len(f.inserts) != inserted+1 {
+		t.Errorf("redelivery staged in %s with jobs %v and %d new insertions; want attempt 3, one insertion", st.TableID, res.Jobs, len(f.inserts)-inserted)
 	}
 }
 

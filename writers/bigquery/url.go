@@ -17,7 +17,7 @@ import (
 //	bigquery://PROJECT?location=EU&dataset_template=tenant_{tenant}
 //	    &staging_dataset=tenantlake_staging&all_tenants_dataset=all_tenants
 //	    &ledger_dataset=tenantlake_ledger&mode=copy|ctas&stream_format=parquet|json
-//	    &profile_check=false
+//	    &json_columns=json|string&profile_check=false
 //	    &schema_check=false&labels=team:data,env:dev&name=bigquery
 //	    &endpoint=http://127.0.0.1:9050
 //
@@ -59,6 +59,14 @@ func ConfigFromURL(raw string) (Config, error) {
 			cfg.StreamFormat = v
 		case "name":
 			cfg.Name = v
+		case "json_columns":
+			switch v {
+			case "json":
+			case "string":
+				cfg.JSONAsString = true
+			default:
+				return Config{}, fmt.Errorf("bigquery target %q: option json_columns=%s: want json or string", name, v)
+			}
 		case "profile_check", "schema_check":
 			on, err := strconv.ParseBool(v)
 			if err != nil {

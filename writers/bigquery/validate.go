@@ -35,9 +35,13 @@ type figure struct {
 // validate checks a staged table against the manifest: its row count, with
 // the jobs' statistics (jobRows, -1 when the jobs reported none) and
 // COUNT(*); its column profiles (nulls, min, max, sum) unless SkipProfiles;
-// its schema unless SkipSchema. A failed check is a result, not an error;
-// an error means a check could not run.
-func (w *Writer) validate(ctx context.Context, st *bigquery.Table, md *bigquery.TableMetadata, t *lake.Table, schema bigquery.Schema, jobRows int64) ([]writers.Check, int64, error) {
+// its schema (staged, the live schema with JSON as STRING) unless
+// SkipSchema; and, for every JSON column that the live table holds as JSON,
+// that every value parses into BigQuery's JSON type exactly (check
+// "json:<column>", always run: a value PARSE_JSON refuses would fail the
+// promotion, so it quarantines the load instead). A failed check is a
+// result, not an error; an error means a check could not run.
+func (w *Writer) validate(ctx context.Context, st *bigquery.Table, md *bigquery.TableMetadata, t *lake.Table, live, schema bigquery.Schema, jobRows int64) ([]writers.Check, int64, error) {
 	want := strconv.FormatInt(t.Rows, 10)
 	var checks []writers.Check
 	if jobRows >= 0 {
@@ -47,6 +51,9 @@ func (w *Writer) validate(ctx context.Context, st *bigquery.Table, md *bigquery.
 	var figs []figure
 	if !w.cfg.SkipProfiles {
 		figs = profileFigures(t, schema)
+	}
+	if !w.cfg.JSONAsString {
+		figs = append(figs, jsonFigures(live)...)
 	}
 	sel := []string{"COUNT(*)"}
 	for _, f := range figs {
@@ -67,6 +74,9 @@ func (w *Writer) validate(ctx context.Context, st *bigquery.Table, md *bigquery.
 	i := 1
 	for _, f := range figs {
 		c := writers.Check{Name: "profile:" + f.column + ":" + f.name, Expected: f.want}
+		if f.name == figureJSON {
+			c.Name = "json:" + f.column
+		}
 		if f.expr == "" {
 			c.Actual = "not computable for BigQuery type " + string(f.typ)
 		} else {
@@ -103,6 +113,27 @@ func (w *Writer) queryRow(ctx context.Context, sql string) ([]bigquery.Value, er
 		return nil, err
 	}
 	return row, nil
+}
+
+// figureJSON names the figure that counts a JSON column's values that
+// BigQuery's JSON type cannot hold exactly (jsonFigures).
+const figureJSON = "unparsable"
+
+// jsonFigures lists, per JSON field of the live schema, the count of staged
+// values that SAFE.PARSE_JSON refuses (want 0): text that is not JSON, or a
+// number that wide_number_mode 'exact' (the default) cannot store without
+// losing precision in INT64, UINT64 or FLOAT64.
+func jsonFigures(live bigquery.Schema) []figure {
+	var figs []figure
+	for _, f := range live {
+		if f.Type != bigquery.JSONFieldType {
+			continue
+		}
+		col := quoteIdent(f.Name)
+		figs = append(figs, figure{column: f.Name, name: figureJSON, typ: bigquery.IntegerFieldType, want: "0",
+			expr: "COUNTIF(" + col + " IS NOT NULL AND SAFE.PARSE_JSON(" + col + ", wide_number_mode => 'exact') IS NULL)"})
+	}
+	return figs
 }
 
 // profileFigures lists the aggregates that check the manifest's profile of
@@ -163,7 +194,7 @@ func compareFigure(f figure, v bigquery.Value) (bool, string) {
 		return f.name == "sum" && isZero(f.want), "NULL"
 	}
 	typ := f.typ
-	if f.name == "nulls" {
+	if f.name == "nulls" || f.name == figureJSON {
 		typ = bigquery.IntegerFieldType // a count, whatever the column's type
 	}
 	switch typ {

@@ -60,6 +60,13 @@ type Config struct {
 	// or StreamJSON (decoded and sent as newline-delimited JSON). Parts on
 	// GCS are always loaded from their gs:// URIs as Parquet.
 	StreamFormat string
+	// JSONAsString keeps JSON columns as STRING in the live tables: the
+	// exact text the lake holds (key order, duplicate keys, every digit of
+	// a number), instead of BigQuery's JSON type (URL json_columns=string).
+	// JSON is always staged as STRING, since BigQuery loads no Parquet into
+	// a JSON field; by default the promotion parses it with PARSE_JSON.
+	JSONAsString bool
+
 	// SkipProfiles and SkipSchema switch off the column-profile and schema
 	// checks. Row counts are always checked.
 	SkipProfiles bool
@@ -386,25 +393,40 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	}
 
 	// 3. Promote, between a compare-and-swap claim of the live record and
-	// its release.
-	next := liveRecord{Snapshot: req.SnapshotID, State: statePromoting, LoadID: out.LoadID}
+	// its release. A tenant's first load first claims its number.
+	next := liveRecord{Snapshot: req.SnapshotID, State: statePromoting, LoadID: out.LoadID, TenantNum: rec.TenantNum}
+	if rec.LoadID == "" {
+		if next.TenantNum, err = w.claimTenantNum(ctx, req.Tenant); err != nil {
+			return err
+		}
+	}
 	if err := w.swapLive(ctx, req.Tenant, rec.LoadID, next); err != nil {
 		return err
 	}
 	interrupted := func(err error) error {
 		return fmt.Errorf("%w (promotion interrupted: the live record says %s is being promoted and the live tables may mix it with %q; loading it again completes it)", err, req.SnapshotID, live)
 	}
+	slices := make([]sliceTable, 0, len(tables))
 	for i, t := range tables {
-		jobID, err := w.promote(ctx, staged[i], ds.Table(t.Name), req, t.Name, out.LoadID)
+		schema, err := tableSchema(t)
+		if err != nil {
+			return interrupted(err)
+		}
+		ls := w.liveSchema(schema)
+		jobID, err := w.promote(ctx, staged[i], ds.Table(t.Name), ls, req, t.Name, out.LoadID)
+		out.Tables[i].Jobs = append(out.Tables[i].Jobs, jobID)
 		if err != nil {
 			return interrupted(fmt.Errorf("promote table %s: %w", t.Name, err))
 		}
-		out.Tables[i].Jobs = append(out.Tables[i].Jobs, jobID)
+		slices = append(slices, sliceTable{name: t.Name, schema: ls})
 	}
-	var dropped []string
 	if len(req.Tables) == 0 {
-		if dropped, err = w.dropOtherTables(ctx, ds, m); err != nil {
+		dropped, err := w.dropOtherTables(ctx, ds, m)
+		if err != nil {
 			return interrupted(err)
+		}
+		for _, name := range dropped {
+			slices = append(slices, sliceTable{name: name})
 		}
 	}
 	done := next
@@ -418,13 +440,16 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s with %s", live, req.SnapshotID)
 	}
 
-	// 4. The all-tenants views of every table this load touched.
-	names := dropped
-	for _, t := range tables {
-		names = append(names, t.Name)
-	}
-	if err := w.rebuildAllTenants(ctx, names); err != nil {
-		return err
+	// 4. The tenant's slices of the combined all-tenants tables. The
+	// snapshot is live whatever happens here: a slice that cannot be
+	// replaced is recorded as stale, not as a failed load.
+	if stale := w.updateAllTenants(ctx, req.Tenant, next.TenantNum, req.SnapshotID, out.LoadID, slices); len(stale) > 0 {
+		out.AllTenantsStale = stale
+		msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load again): " + strings.Join(stale, "; ")
+		if out.Message != "" {
+			msg = out.Message + "; " + msg
+		}
+		out.Message = msg
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ import (
 //	NUMERIC, BIGNUMERIC  *big.Rat or pgtype.Numeric
 //	STRING               string
 //	BYTES                []byte
-//	JSON                 string (JSON text; compared after re-encoding with sorted keys)
+//	JSON                 string (JSON text; compared after re-encoding with sorted
+//	                     keys, numbers by value: 2.50, 2.5 and 25e-1 are one)
 //	BOOL                 bool
 //	DATE                 time.Time (its year, month and day)
 //	DATETIME             time.Time (its wall clock, whatever its location)
@@ -94,6 +95,7 @@ func Canonical(bqType string, v any) (s string, ok bool, err error) {
 			if err := d.Decode(&j); err != nil {
 				return "", false, fmt.Errorf("writertest: JSON value %q: %w", x, err)
 			}
+			j = jsonNumbersByValue(j)
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)
 			enc.SetEscapeHTML(false)
@@ -131,6 +133,35 @@ func Canonical(bqType string, v any) (s string, ok bool, err error) {
 		return fmt.Sprintf("%02d:%02d:%02d.%06d", us/3600e6, us/60e6%60, us/1e6%60, us%1e6), true, nil
 	}
 	return fail()
+}
+
+// jsonNumbersByValue replaces every number in a decoded JSON value by its
+// exact value in plain decimal (no exponent, no trailing zeros), so that
+// targets that store JSON numbers by value compare by value; a number
+// that is not a finite decimal stays as written.
+func jsonNumbersByValue(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(x))
+		if !ok {
+			return x
+		}
+		for n := 0; n <= 1100; n++ {
+			if new(big.Rat).Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil))).IsInt() {
+				return json.Number(r.FloatString(n))
+			}
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = jsonNumbersByValue(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = jsonNumbersByValue(x[k])
+		}
+	}
+	return v
 }
 
 func abs(x int32) int32 {
