@@ -27,11 +27,13 @@
 //
 // # Memory
 //
-// A table whose older side fits in Options.MemoryBytes is compared in memory.
-// A larger one is streamed once per side into spill files, hash-partitioned by
-// key (or by whole row), and compared one partition at a time; a partition
-// still too large is partitioned again. So memory stays bounded by
-// Options.MemoryBytes and a row group of each side, whatever the tables' sizes.
+// A small table (a few MiB encoded) is compared in memory. A larger one is
+// streamed once per side, both sides at once, into spill files,
+// hash-partitioned by key (or by whole row) into partitions of about 4 MiB,
+// which are compared one at a time; a partition larger than
+// Options.MemoryBytes (many duplicate rows, skewed keys) is partitioned again
+// by another hash. So memory stays bounded, whatever the tables' sizes, by a
+// partition, a row group of each side and the spill files' write buffers.
 // Spill files go to Options.TempDir and are removed before Snapshots returns.
 //
 // Every part is checked against its manifest's size and SHA-256 before it is
@@ -72,7 +74,7 @@ type Options struct {
 	// TempDir holds the spill files ("": the system's temporary folder).
 	TempDir string
 	// MemoryBytes bounds the encoded rows of one partition held in memory
-	// (0: DefaultMemoryBytes). The process needs about three times as much.
+	// (0: DefaultMemoryBytes); a larger partition is partitioned again.
 	MemoryBytes int64
 	// Rows, when set, receives every changed row, table by table. An error
 	// it returns stops the diff and is returned.

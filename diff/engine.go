@@ -85,7 +85,7 @@ func (e *engine) table(from, to *lake.Table) (Table, error) {
 	e.res.ColumnsAdded, e.res.ColumnsDropped, e.res.ColumnsRetyped = schema(from, to)
 	e.plan()
 	var err error
-	if estimate(from) <= e.opt.MemoryBytes {
+	if estimate(from) <= min(e.opt.MemoryBytes, partitionBytes) {
 		err = e.inMemory()
 	} else {
 		err = e.partitioned()
@@ -616,10 +616,17 @@ func noEOF(err error) error {
 	return err
 }
 
+// partitionBytes is the size of partition aimed at: far below any sensible
+// memory budget, because small hash tables stay in the processor's caches
+// (measured: 4 MiB partitions diff faster than 64 MiB ones, and a table
+// that fits in memory diffs faster partitioned, both sides spilled at
+// once, than in memory, one side after the other).
+const partitionBytes = 4 << 20
+
 // partitions is how many partitions a side of est bytes needs, at most
 // limit.
 func (e *engine) partitions(est int64, limit int) int {
-	n := int(est/e.opt.MemoryBytes) + 1
+	n := int(est/min(e.opt.MemoryBytes, partitionBytes)) + 1
 	return min(max(n, 2), limit)
 }
 

@@ -25,9 +25,9 @@ var diffFlags struct {
 }
 
 // diffMemoryLimit is the soft memory limit of `tenantlake diff` (the Go
-// runtime's; GOMEMLIMIT overrides it): about three times the default
-// partition budget, so the garbage collector keeps the heap near what the
-// diff holds.
+// runtime's; GOMEMLIMIT overrides it), so the garbage collector keeps the
+// heap near what the diff holds: two Parquet readers, the spill files'
+// buffers and a partition (raised for a --memory above 64 MiB).
 const diffMemoryLimit = 160 << 20
 
 var diffCmd = &cobra.Command{
@@ -50,8 +50,9 @@ canonical value (integer 5 equals bigint 5).
 --rows prints every changed row as a JSON line on stdout
 ({"table","op","key","before","after"}) and the summary on stderr.
 
-Memory stays bounded whatever the tables' sizes: a table too large for --memory
-is hash-partitioned into spill files in --temp-dir, removed at the end.`,
+Memory stays bounded whatever the tables' sizes: a table larger than a few MiB is
+hash-partitioned into spill files in --temp-dir (about the size of both
+snapshots' rows uncompressed), removed at the end.`,
 	Example: `  tenantlake diff --tenant acme --from 2026-11-17 --to 2026-11-20
   tenantlake diff --tenant acme --from 20261117T020000.000Z --to 20261120T020000.000Z --table orders --json
   tenantlake diff --tenant acme --from 2026-11-17 --to 2026-11-20 --table orders --rows > changes.jsonl`,
@@ -67,7 +68,7 @@ func init() {
 	f.StringArrayVar(&diffFlags.req.Tables, "table", nil, "compare only this destination table (repeatable)")
 	f.BoolVar(&diffFlags.rows, "rows", false, "print every changed row as a JSON line on stdout; the summary goes to stderr")
 	f.StringVar(&diffFlags.tempDir, "temp-dir", "", "folder for spill files (default: the system's temporary folder)")
-	f.Int64Var(&diffFlags.memory, "memory", diff.DefaultMemoryBytes>>20, "MiB of encoded rows held in memory per partition (the process needs about 2.5 times as much)")
+	f.Int64Var(&diffFlags.memory, "memory", diff.DefaultMemoryBytes>>20, "MiB of encoded rows held in memory at most per partition; a larger partition is split again")
 	must(diffCmd.MarkFlagRequired("tenant"))
 	must(diffCmd.MarkFlagRequired("from"))
 	must(diffCmd.MarkFlagRequired("to"))
