@@ -327,9 +327,17 @@ type entry struct {
 	state byte
 }
 
+// bag counts the copies of one row of a multiset; with Options.Rows it
+// keeps the whole rows too, runs of identical ones as one (so a million
+// identical rows take the memory of one).
 type bag struct {
 	n  int64
-	rs []string // whole rows, with Options.Rows
+	rs []run
+}
+
+type run struct {
+	r string
+	n int64
 }
 
 // match holds one partition's older side and meets the newer side's rows.
@@ -360,7 +368,11 @@ func (m *match) addFrom(k, c, r []byte) error {
 	b := m.multi[string(c)]
 	b.n++
 	if m.e.rows() {
-		b.rs = append(b.rs, string(r))
+		if l := len(b.rs) - 1; l >= 0 && b.rs[l].r == string(r) {
+			b.rs[l].n++
+		} else {
+			b.rs = append(b.rs, run{r: string(r), n: 1})
+		}
 	}
 	m.multi[string(c)] = b
 	return nil
@@ -408,7 +420,9 @@ func (m *match) addTo(k, c, r []byte) error {
 	if ok && b.n > 0 {
 		b.n--
 		if e.rows() {
-			b.rs = b.rs[1:]
+			if b.rs[0].n--; b.rs[0].n == 0 {
+				b.rs = b.rs[1:]
+			}
 		}
 		if b.n == 0 {
 			delete(m.multi, string(c))
@@ -464,14 +478,16 @@ func (m *match) finish() error {
 		return nil
 	}
 	for _, c := range sortedKeys(m.multi) {
-		for _, r := range m.multi[c].rs {
-			e.res.Deleted++
-			before, err := e.render(sideFrom, r)
+		for _, run := range m.multi[c].rs {
+			before, err := e.render(sideFrom, run.r)
 			if err != nil {
 				return err
 			}
-			if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Before: before}); err != nil {
-				return err
+			for i := int64(0); i < run.n; i++ {
+				e.res.Deleted++
+				if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Before: before}); err != nil {
+					return err
+				}
 			}
 		}
 	}
