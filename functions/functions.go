@@ -7,7 +7,8 @@
 //	Read       CloudEvent from read-requests: read one tenant, publish snapshot.committed
 //	Load       CloudEvent from snapshots: load into one target, publish load.finished
 //	Replay     HTTP POST (analysts): resolve "as of", publish a replay
-//	Snapshots  HTTP GET (analysts): a tenant's snapshots and their loads
+//	Snapshots  HTTP GET (analysts): a tenant's snapshots and their loads, the
+//	           diff of two snapshots, and the analysts' console (a web page)
 //
 // On GCP, Register (called by the module's root package, which the Go
 // buildpack builds) registers them by name and the deployment's
@@ -39,6 +40,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/tenantlake/tenantlake/config"
+	"github.com/tenantlake/tenantlake/diff"
 	"github.com/tenantlake/tenantlake/events"
 	"github.com/tenantlake/tenantlake/internal/logging"
 	"github.com/tenantlake/tenantlake/ops"
@@ -54,6 +56,11 @@ type Handlers struct {
 	Log           *slog.Logger
 	// MetricsHandler, when set, is served at /metrics by Mount.
 	MetricsHandler http.Handler
+	// ReplayURL is where the console's page sends replay requests: the
+	// Replay function ("": /Replay on the console's own host, as `tenantlake
+	// run` and `serve` serve it). An absolute URL on another host must
+	// allow the console's origin (CORS).
+	ReplayURL string
 }
 
 func (h *Handlers) log() *slog.Logger {
@@ -283,29 +290,48 @@ func (h *Handlers) Replay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, plan)
 }
 
-// Snapshots is the Snapshots function: GET ?tenant=T[&before=S][&limit=N].
+// Snapshots is the Snapshots function: GET ?tenant=T[&before=S][&limit=N]
+// answers the tenant's ops.History as JSON; GET ?tenant=T&from=S1&to=S2
+// [&table=NAME...] the ops.Diff of two snapshots (ids or times) as JSON.
+// A browser (Accept: text/html), and any GET of a path ending in /console,
+// gets the analysts' console instead (Console).
 func (h *Handlers) Snapshots(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(logging.WithTrace(r.Context(), h.Project, r))
+	if r.Method == http.MethodGet && (wantsHTML(r) || strings.HasSuffix(r.URL.Path, "/console")) {
+		h.Console(w, r)
+		return
+	}
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
 	q := r.URL.Query()
-	for k, v := range q {
-		if k != "tenant" && k != "before" && k != "limit" {
-			h.fail(w, r, fmt.Errorf("%w: unknown parameter %.40q (want tenant, before, limit)", ops.ErrRejected, k))
-			return
-		}
-		if len(v) != 1 {
-			h.fail(w, r, fmt.Errorf("%w: parameter %s given %d times", ops.ErrRejected, k, len(v)))
-			return
-		}
+	if err := checkParams(q); err != nil {
+		h.fail(w, r, err)
+		return
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		if _, err := fmt.Sscanf(s, "%d", &limit); err != nil || fmt.Sprint(limit) != s {
-			h.fail(w, r, fmt.Errorf("%w: limit %.20q is not a number", ops.ErrRejected, s))
+	if q.Has("from") || q.Has("to") {
+		for _, k := range []string{"before", "limit"} {
+			if q.Has(k) {
+				h.fail(w, r, fmt.Errorf("%w: parameter %s does not go with from and to", ops.ErrRejected, k))
+				return
+			}
+		}
+		res, err := h.Ops.Diff(r.Context(), ops.DiffRequest{Tenant: q.Get("tenant"), From: q.Get("from"), To: q.Get("to"), Tables: q["table"]}, diff.Options{})
+		if err != nil {
+			h.fail(w, r, err)
 			return
 		}
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	if q.Has("table") {
+		h.fail(w, r, fmt.Errorf("%w: parameter table goes with from and to only", ops.ErrRejected))
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	hist, err := h.Ops.History(r.Context(), q.Get("tenant"), q.Get("before"), limit)
 	if err != nil {

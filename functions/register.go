@@ -64,7 +64,8 @@ func New(ctx context.Context, cfg config.Config, pub events.Publisher, version s
 
 // Mount registers every function with the functions framework at the paths
 // `tenantlake run` and `serve` use, for the targets given: /Schedule,
-// /Replay, /Snapshots, /Read/… and /Load/<target>/… (push endpoints end in
+// /Replay, /Snapshots (and the console at /Snapshots/console, or /Snapshots
+// in a browser), /Read/… and /Load/<target>/… (push endpoints end in
 // /projects/P/topics/T, from which the framework converts a raw push body),
 // and /metrics when h has a MetricsHandler.
 // Serve them with funcframework.StartHostPort.
@@ -73,6 +74,7 @@ func Mount(ctx context.Context, h *Handlers, targets []string) error {
 		funcframework.RegisterHTTPFunctionContext(ctx, "/"+config.FunctionSchedule, h.Schedule),
 		funcframework.RegisterHTTPFunctionContext(ctx, "/"+config.FunctionReplay, h.Replay),
 		funcframework.RegisterHTTPFunctionContext(ctx, "/"+config.FunctionSnapshots, h.Snapshots),
+		funcframework.RegisterHTTPFunctionContext(ctx, "/"+config.FunctionSnapshots+"/console", h.Snapshots),
 		funcframework.RegisterCloudEventFunctionContext(ctx, "/"+config.FunctionRead+"/", h.Read),
 	}
 	for _, t := range targets {

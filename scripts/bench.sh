@@ -34,6 +34,10 @@
 # Targets: read ≤ 1.25× COPY TO, peak RSS ≤ 150 MiB, lake bytes ≤ 0.4× COPY
 # bytes (issue 3); load ≤ 1.4× COPY FROM (issue 5); 4 workers ≤ 1.0× the time
 # of 1 worker, each process ≤ 150 MiB (issue 12).
+#
+# Then scripts/bench-diff.sh: `tenantlake diff` of two snapshots of the first
+# size (DIFF_ROWS) with 1% of rows updated, against one `tenantlake read`
+# (issue 13: diff ≤ 1.5× read, peak RSS ≤ 256 MiB).
 # Environment: ROWS (sizes, space-separated), ROUNDS, CONNECTIONS (tenantlake
 # read --connections, default 2), BIG_ROWS, TENANTLAKE (a built binary;
 # default: build bin/tenantlake).
@@ -244,3 +248,7 @@ else
   echo "targets missed:"
   printf '  %s\n' "${missed[@]}"
 fi
+
+# The snapshot diff (issue 13), on a cluster of its own, at the first size.
+echo
+TENANTLAKE="$bin" DIFF_ROWS="${DIFF_ROWS:-${sizes[0]}}" ROUNDS="$rounds" scripts/bench-diff.sh

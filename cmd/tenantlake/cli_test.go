@@ -26,6 +26,14 @@ func execute(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	reset := func(fs *pflag.FlagSet) {
 		fs.VisitAll(func(f *pflag.Flag) {
+			if sv, ok := f.Value.(pflag.SliceValue); ok && (f.DefValue == "[]" || f.DefValue == "") {
+				// Set would append "[]" as a value
+				if err := sv.Replace(nil); err != nil {
+					t.Fatalf("reset flag --%s: %v", f.Name, err)
+				}
+				f.Changed = false
+				return
+			}
 			if err := f.Value.Set(f.DefValue); err != nil {
 				t.Fatalf("reset flag --%s: %v", f.Name, err)
 			}
