@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tenantlake/tenantlake/config"
+	"github.com/tenantlake/tenantlake/internal/strictjson"
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/tenant"
 	"github.com/tenantlake/tenantlake/writers"
@@ -132,6 +133,9 @@ func Decode(m Message, want any) error {
 	if len(m.Data) > MaxBody {
 		return fmt.Errorf("%w: %s body of %d bytes (at most %d)", ErrMalformed, typ, len(m.Data), MaxBody)
 	}
+	if err := strictjson.Check(m.Data, strictjson.Options{}); err != nil {
+		return fmt.Errorf("%w: %s body: %v", ErrMalformed, typ, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(m.Data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(want); err != nil {
@@ -146,7 +150,23 @@ func Decode(m Message, want any) error {
 	if got := m.Attributes[AttrTenant]; got != tenantOf(want) {
 		return fmt.Errorf("%w: %s: tenant attribute %.80q differs from the body's %q", ErrMalformed, typ, got, tenantOf(want))
 	}
+	// The subscriptions route on the target attribute and the Load function
+	// obeys the body's target: where they differ, the message would be
+	// delivered to one target and ignored there, silently.
+	if got, body := m.Attributes[AttrTarget], targetOf(want); got != body {
+		return fmt.Errorf("%w: %s: target attribute %.60q differs from the body's %q", ErrMalformed, typ, got, body)
+	}
 	return nil
+}
+
+func targetOf(body any) string {
+	switch b := body.(type) {
+	case *SnapshotCommitted:
+		return b.Target
+	case *LoadFinished:
+		return b.Target
+	}
+	return ""
 }
 
 func tenantOf(body any) string {

@@ -28,10 +28,12 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -43,6 +45,7 @@ import (
 	"github.com/tenantlake/tenantlake/diff"
 	"github.com/tenantlake/tenantlake/events"
 	"github.com/tenantlake/tenantlake/internal/logging"
+	"github.com/tenantlake/tenantlake/internal/strictjson"
 	"github.com/tenantlake/tenantlake/ops"
 )
 
@@ -208,13 +211,22 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: content type %.60q: send application/json", ops.ErrRejected, ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fmt.Errorf("%w: request body over %d bytes", ops.ErrRejected, maxRequestBody)
 		}
+		return fmt.Errorf("%w: request body: %v", ops.ErrRejected, err)
+	}
+	// A repeated key or a null would be read as the last value or as left
+	// out: {"dry_run":true,"dry_run":false} must not publish a replay.
+	if err := strictjson.Check(data, strictjson.Options{NoNull: true}); err != nil {
+		return fmt.Errorf("%w: request body: %v", ops.ErrRejected, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: request body: %v", ops.ErrRejected, err)
 	}
 	if dec.More() {

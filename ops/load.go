@@ -55,12 +55,31 @@ func (o *Ops) Load(ctx context.Context, targetName string, ev events.SnapshotCom
 	out := found
 	var lerr error
 	if release != nil {
-		out, lerr = o.LoadSnapshot(ctx, target, writers.Request{
-			Tenant: ev.Tenant, SnapshotID: ev.SnapshotID, Reason: ev.Reason, Tables: ev.Tables, RequestID: ev.RequestID,
-		})
+		// A snapshot that is not committed is refused before the write
+		// strategy sees it: it would call an older one skipped-stale and
+		// record a load of a snapshot that does not exist.
+		if _, merr := o.Lake.Manifest(ctx, ev.Tenant, ev.SnapshotID); merr != nil {
+			lerr = fmt.Errorf("load %s/%s into %s: %w", ev.Tenant, ev.SnapshotID, targetName, merr)
+		} else {
+			out, lerr = o.LoadSnapshot(ctx, target, writers.Request{
+				Tenant: ev.Tenant, SnapshotID: ev.SnapshotID, Reason: ev.Reason, Tables: ev.Tables, RequestID: ev.RequestID,
+			})
+		}
 		release()
 		if lerr != nil && (errors.Is(lerr, lake.ErrNotFound) || errors.Is(lerr, lake.ErrInvalid) || errors.Is(lerr, lake.ErrCorrupt)) {
 			lerr = fmt.Errorf("%w: %w", ErrRejected, lerr)
+		}
+		if lerr != nil && out == nil {
+			// The write strategy failed before it had an outcome (the
+			// target could not be opened or reached, the request was
+			// refused): the failure is published all the same, so that
+			// the loads topic says why the snapshot is not live.
+			now := time.Now().UTC()
+			out = &writers.Outcome{
+				Tenant: ev.Tenant, SnapshotID: ev.SnapshotID, Target: targetName, Reason: ev.Reason, RequestID: ev.RequestID,
+				Outcome: writers.OutcomeFailed, Message: "load failed: " + lerr.Error(), Tables: []writers.TableResult{},
+				StartedAt: now, FinishedAt: now,
+			}
 		}
 	} else {
 		log.Info("load already recorded in the lake's ledger: republishing its outcome", "outcome", out.Outcome)

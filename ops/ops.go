@@ -86,10 +86,12 @@ type Ops struct {
 	writers map[string]*openWriter
 }
 
+// openWriter is one target's write strategy, opened at its first use. A
+// failed open is not kept: the next load tries again, so that a target
+// that was down when the process started is used once it is back.
 type openWriter struct {
-	once sync.Once
-	w    writers.Writer
-	err  error
+	mu sync.Mutex
+	w  writers.Writer
 }
 
 func (o *Ops) log() *slog.Logger {
@@ -113,11 +115,13 @@ func (o *Ops) Close() error {
 	defer o.mu.Unlock()
 	var errs []error
 	for name, ow := range o.writers {
+		ow.mu.Lock()
 		if ow.w != nil {
 			if err := ow.w.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close target %s: %w", name, err))
 			}
 		}
+		ow.mu.Unlock()
 	}
 	o.writers = nil
 	if c, ok := o.BigReads.(interface{ Close() error }); ok {
@@ -128,7 +132,8 @@ func (o *Ops) Close() error {
 	return errors.Join(errs...)
 }
 
-// writer returns target's write strategy, opened once.
+// writer returns target's write strategy, opened at its first successful
+// open and kept until Close.
 func (o *Ops) writer(ctx context.Context, target config.Target) (writers.Writer, error) {
 	o.mu.Lock()
 	if o.writers == nil {
@@ -140,17 +145,21 @@ func (o *Ops) writer(ctx context.Context, target config.Target) (writers.Writer,
 		o.writers[target.Name] = ow
 	}
 	o.mu.Unlock()
-	ow.once.Do(func() {
-		open := o.OpenTarget
-		if open == nil {
-			open = OpenTarget
-		}
-		ow.w, ow.err = open(context.WithoutCancel(ctx), target.URL)
-	})
-	if ow.err != nil {
-		return nil, fmt.Errorf("target %s: %w", target.Name, ow.err)
+	ow.mu.Lock()
+	defer ow.mu.Unlock()
+	if ow.w != nil {
+		return ow.w, nil
 	}
-	return ow.w, nil
+	open := o.OpenTarget
+	if open == nil {
+		open = OpenTarget
+	}
+	w, err := open(context.WithoutCancel(ctx), target.URL) // the writer outlives this request
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", target.Name, err)
+	}
+	ow.w = w
+	return w, nil
 }
 
 // hostSlot waits for one of the ReadsPerHost slots of t's source host.

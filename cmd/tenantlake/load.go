@@ -79,6 +79,7 @@ func init() {
 	f.StringVar(&loadFlags.at, "at", "", "replay the newest snapshot at or before this time")
 	f.BoolVar(&loadFlags.latest, "latest", false, "load the newest snapshot")
 	f.StringVar(&loadFlags.target, "target", envOr("TENANTLAKE_TARGET", ""), "target URL, e.g. postgres://host/db (env TENANTLAKE_TARGET)")
+	redactDefault(f, "target")
 	f.StringVar(&loadFlags.reason, "reason", "", "scheduled, manual or replay (default: replay with --at, else manual)")
 	must(loadCmd.MarkFlagRequired("tenant"))
 	loadCmd.MarkFlagsMutuallyExclusive("snapshot", "at", "latest")

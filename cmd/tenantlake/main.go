@@ -87,8 +87,19 @@ func init() {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.lake, "lake", envOr("TENANTLAKE_LAKE", "file:///var/lib/tenantlake"), "lake URL: file:///path, gs://bucket/prefix or mem:// (env TENANTLAKE_LAKE)")
 	pf.StringVar(&g.registry, "registry", os.Getenv("TENANTLAKE_REGISTRY"), "tenant registry: a YAML file path or a postgres:// URL of a database with a tenant_registry table (env TENANTLAKE_REGISTRY)")
+	redactDefault(pf, "lake", "registry")
 	pf.BoolVar(&g.json, "json", false, "print results as JSON on stdout, for scripts")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log debug details to stderr")
+}
+
+// redactDefault hides the passwords of the named flags' defaults, which
+// come from environment variables, from --help (pflag prints DefValue).
+func redactDefault(fs *pflag.FlagSet, names ...string) {
+	for _, name := range names {
+		if f := fs.Lookup(name); f != nil {
+			f.DefValue = tenant.Redact(f.DefValue)
+		}
+	}
 }
 
 func envOr(name, def string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/tenantlake/tenantlake/events"
 	"github.com/tenantlake/tenantlake/functions"
 	"github.com/tenantlake/tenantlake/ops"
+	"github.com/tenantlake/tenantlake/tenant"
 )
 
 var replayFlags struct {
@@ -66,9 +68,17 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 		if err != nil {
 			return err
 		}
-		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(replayFlags.url, "/")+"/"+config.FunctionReplay, bytes.NewReader(body))
+		// The URL may carry credentials: errors show it redacted, never
+		// net/url's parse error, which quotes it.
+		shown := tenant.Redact(replayFlags.url)
+		base, err := url.Parse(strings.TrimRight(replayFlags.url, "/"))
+		if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+			return fmt.Errorf("replay: --url %s: want the base URL of the functions, http://HOST:PORT or https://HOST", shown)
+		}
+		shown = base.Redacted()
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, base.JoinPath(config.FunctionReplay).String(), bytes.NewReader(body))
 		if err != nil {
-			return fmt.Errorf("replay: --url: %w", err)
+			return fmt.Errorf("replay: --url %s: %s", shown, "cannot make a request to it")
 		}
 		hreq.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(hreq)
@@ -85,7 +95,7 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 			if json.Unmarshal(data, &e) == nil && e.Error != "" {
 				return fmt.Errorf("replay refused (%s): %s", resp.Status, e.Error)
 			}
-			return fmt.Errorf("replay: %s answered %s", replayFlags.url, resp.Status)
+			return fmt.Errorf("replay: %s answered %s", shown, resp.Status)
 		}
 		if err := json.Unmarshal(data, &plan); err != nil {
 			return fmt.Errorf("replay: answer: %w", err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -179,4 +181,53 @@ func pgRegistry(t *testing.T, rows [][]any) string {
 		}
 	}
 	return dsn
+}
+
+// TestHelpAndReplayShowNoSecret: flag defaults taken from environment
+// variables (--registry, --lake, load's --target) are shown redacted by
+// every command's --help, and `replay --url` never shows the URL's
+// password, whether the URL does not parse, cannot be reached or answers
+// with an error that is not JSON.
+func TestHelpAndReplayShowNoSecret(t *testing.T) {
+	secret := func(name string, got cliRun) {
+		t.Helper()
+		for _, s := range []string{pwHead, pwTail} {
+			if strings.Contains(got.stdout+got.stderr, s) {
+				t.Errorf("%s: the output shows %q:\nstdout:\n%s\nstderr:\n%s", name, s, got.stdout, got.stderr)
+			}
+		}
+	}
+	for i, u := range hostileURLs {
+		env := []string{"TENANTLAKE_REGISTRY=" + u, "TENANTLAKE_TARGET=" + u, "TENANTLAKE_TARGETS=" + u,
+			"TENANTLAKE_LAKE=" + "gs" + strings.TrimPrefix(strings.TrimPrefix(u, "postgresql"), "postgres")}
+		for _, c := range root.Commands() {
+			got := runCLI(t, env, c.Name(), "--help")
+			secret(fmt.Sprintf("url %d: %s --help", i, c.Name()), got)
+			if got.code != 0 || !strings.Contains(got.stdout, "--registry") {
+				t.Errorf("url %d: %s --help: exit %d:\n%s%s", i, c.Name(), got.code, got.stdout, got.stderr)
+			}
+		}
+		secret(fmt.Sprintf("url %d: tenantlake --help", i), runCLI(t, env, "--help"))
+	}
+
+	// A server that answers 502 with a text body.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, u := range []string{
+		"http://app:" + pwHead + pwTail + "@" + host,                 // answers 502
+		"http://app:" + pwHead + pwTail + "@" + host + "/x%zz",       // does not parse
+		"http://app:" + pwHead + "%zz" + pwTail + "@" + host,         // a bad escape in the password
+		"http://app:" + pwHead + pwTail + "@127.0.0.1:1",             // refuses connections
+		"ftp://app:" + pwHead + pwTail + "@" + host,                  // not http
+		"http://app:" + pwHead + "@" + pwTail + "@" + host + "/base", // an unescaped '@'
+	} {
+		got := runCLI(t, nil, "replay", "--tenant", "acme", "--at", "2026-11-20", "--url", u)
+		secret("replay --url "+tenant.Redact(u), got)
+		if got.code == 0 || !strings.Contains(got.stderr, "replay") {
+			t.Errorf("replay --url %s: exit %d:\n%s", tenant.Redact(u), got.code, got.stderr)
+		}
+	}
 }

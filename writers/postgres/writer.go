@@ -415,7 +415,7 @@ func checkRequest(req writers.Request) error {
 		return fmt.Errorf("reason %q: want %s, %s or %s", req.Reason, writers.ReasonScheduled, writers.ReasonManual, writers.ReasonReplay)
 	}
 	if len(req.Tables) > 0 {
-		return fmt.Errorf("a table subset (%s) cannot be loaded: the PostgreSQL warehouse promotes whole snapshots", strings.Join(req.Tables, ", "))
+		return fmt.Errorf("%w: a table subset (%s) cannot be loaded: the PostgreSQL warehouse promotes whole snapshots", lake.ErrInvalid, strings.Join(req.Tables, ", "))
 	}
 	return nil
 }
