@@ -55,11 +55,26 @@ func (harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table str
 	if !ok {
 		return nil, fmt.Errorf("writer is a %T", w)
 	}
+	return suiteRows(ctx, bw, bw.client.Dataset(bw.datasetName(tenant)).Table(table), columns)
+}
+
+// AllTenantsRows selects tenant_id and columns of the combined table in the
+// all-tenants dataset.
+func (harness) AllTenantsRows(ctx context.Context, w writers.Writer, table string, columns []string) ([][]any, error) {
+	bw, ok := w.(*Writer)
+	if !ok {
+		return nil, fmt.Errorf("writer is a %T", w)
+	}
+	return suiteRows(ctx, bw, bw.client.Dataset(bw.cfg.AllTenantsDataset).Table(table), append([]string{colTenantID}, columns...))
+}
+
+// suiteRows selects columns of tb and converts BigQuery's values to the
+// suite's Go types (writertest.Canonical).
+func suiteRows(ctx context.Context, bw *Writer, tb *bigquery.Table, columns []string) ([][]any, error) {
 	cols := make([]string, len(columns))
 	for i, c := range columns {
 		cols[i] = quoteIdent(c)
 	}
-	tb := bw.client.Dataset(bw.datasetName(tenant)).Table(table)
 	it, err := bw.client.Query("SELECT " + strings.Join(cols, ", ") + " FROM " + tablePath(tb)).Read(ctx)
 	if err != nil {
 		return nil, err

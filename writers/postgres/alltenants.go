@@ -2,29 +2,54 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// tenantIDColumn is the column the all-tenants views add. A tenant's own
-// column of that name appears in the views as sourceTenantIDColumn.
+// The all-tenants schema holds one combined table per table name: every
+// tenant's live rows, with a first column tenant_id (text NOT NULL,
+// indexed). The promoting transaction of a tenant deletes its rows there
+// and inserts those of its new live table (INSERT ... SELECT), so the
+// tenant's slice changes atomically with its promotion, and loads of other
+// tenants, which touch other rows, run side by side. Only a load that
+// creates a combined table or adds a column to it takes that table's
+// advisory lock (class lockCombined) and, for the ALTER TABLE, its
+// ACCESS EXCLUSIVE lock, until it commits; tables are taken in name order.
+//
+//   - Columns are those of the tenants' tables, in order of first
+//     appearance, all nullable, with the type's name without modifiers
+//     (numeric(10,2) is numeric). A tenant lacking a column has NULL there;
+//     a tenant's new column is added (NULL for the others); a column is
+//     never dropped, so views over the table keep working.
+//   - A column whose type differs from the combined table's is never cast:
+//     the tenant's slice stays as it was (a savepoint around each slice
+//     keeps the rest of the promotion), and the outcome lists the table in
+//     AllTenantsStale, the promotion still committing.
+//   - A table the tenant no longer has loses the tenant's slice.
+//   - A source column named tenant_id is source_tenant_id there.
+//
+// Combined tables are recorded in tenantlake.tables like every table the
+// writer creates; the all-tenants views of earlier versions are dropped
+// (when nothing of a user's depends on them) and replaced by tables.
+// RebuildAllTenants rebuilds one tenant's slices from its live tables.
+
+// tenantIDColumn is the column the combined tables add. A tenant's own
+// column of that name is sourceTenantIDColumn there.
 const (
 	tenantIDColumn       = "tenant_id"
 	sourceTenantIDColumn = "source_tenant_id"
 )
 
-// viewColumn is one column of an all-tenants view.
-type viewColumn struct {
-	name string
-	typ  string // the type every tenant agrees on, or "text" when they differ
-}
-
-// viewPart is one tenant's table in an all-tenants view.
-type viewPart struct {
-	tenant, schema string
-	cols           map[string]bool
+// combinedName is the name a live column takes in a combined table.
+func combinedName(col string) string {
+	if col == tenantIDColumn {
+		return sourceTenantIDColumn
+	}
+	return col
 }
 
 // allTenants is the all-tenants schema.
@@ -32,190 +57,345 @@ func (w *Writer) allTenants() schemaRef {
 	return schemaRef{name: w.cfg.AllTenantsSchema, role: roleAllTenants, option: "all_tenants_schema=" + w.cfg.AllTenantsSchema}
 }
 
-// keptView is an all-tenants view that objects of someone else's depend
-// on: it is replaced in place (CREATE OR REPLACE VIEW), keeping its
-// columns, so they keep working.
-type keptView struct {
-	cols []column // the view's columns, tenant_id first
-	deps []string // what depends on it
-}
-
-// detachAllTenants makes the all-tenants views let go of the tenants'
-// tables before a promotion replaces them, in tx: a view nothing else
-// depends on is dropped (rebuildAllTenants creates it again); a view that
-// other objects depend on is kept, its query replaced by one that returns
-// no rows and reads no table, until rebuildAllTenants restores it. The
-// caller holds the all-tenants lock.
-func (w *Writer) detachAllTenants(ctx context.Context, tx pgx.Tx) (map[string]keptView, error) {
+// ensureAllTenants creates the all-tenants schema if missing (under the
+// all-tenants lock, so two first loads do not both create it) and drops the
+// all-tenants views of earlier versions that nothing else depends on (a
+// view that a user's object depends on stays, and the slices of its table
+// are reported stale until the user drops that object).
+func (w *Writer) ensureAllTenants(ctx context.Context, tx pgx.Tx) error {
 	ref := w.allTenants()
-	if err := ensureSchema(ctx, tx, ref); err != nil {
-		return nil, err
-	}
-	views, err := ownedObjects(ctx, tx, ref.name, kindView)
+	exists, err := checkSchema(ctx, tx, ref)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	kept := map[string]keptView{}
+	var views []string
+	if exists {
+		if views, err = ownedObjects(ctx, tx, ref.name, kindView); err != nil {
+			return err
+		}
+		if len(views) == 0 {
+			return nil
+		}
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, lockAllTenants); err != nil {
+		return fmt.Errorf("lock all-tenants schema: %w", err)
+	}
+	if err := ensureSchema(ctx, tx, ref); err != nil {
+		return err
+	}
+	if views, err = ownedObjects(ctx, tx, ref.name, kindView); err != nil {
+		return err
+	}
 	for _, v := range views {
 		oid, err := relation(ctx, tx, ref.name, v)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if oid == 0 { // dropped by hand
 			if err := forgetObject(ctx, tx, ref.name, v); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
 		deps, err := dependents(ctx, tx, oid, "")
 		if err != nil {
-			return nil, fmt.Errorf("all-tenants view %s.%s: %w", ref.name, v, err)
+			return fmt.Errorf("all-tenants view %s.%s: %w", ref.name, v, err)
 		}
 		if len(deps) == 0 {
 			if err := dropOwned(ctx, tx, ref.name, v, "VIEW", "all-tenants view"); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		cols, err := columns(ctx, tx, oid)
-		if err != nil {
-			return nil, fmt.Errorf("all-tenants view %s.%s: %w", ref.name, v, err)
-		}
-		items := make([]string, len(cols))
-		for i, c := range cols {
-			items[i] = "NULL::" + c.typ + " AS " + pgx.Identifier{c.name}.Sanitize()
-		}
-		stub := "CREATE OR REPLACE VIEW " + pgx.Identifier{ref.name, v}.Sanitize() + " AS SELECT " + strings.Join(items, ", ") + " WHERE false"
-		if _, err := tx.Exec(ctx, stub); err != nil {
-			return nil, fmt.Errorf("all-tenants view %s.%s: detach from the tenants' tables: %w", ref.name, v, withDetail(err))
-		}
-		kept[v] = keptView{cols: cols, deps: deps}
-	}
-	return kept, nil
-}
-
-// rebuildAllTenants creates, in tx, for every table name found among the
-// live tenants' tables, a view in the all-tenants schema that is the
-// UNION ALL of every tenant's table with a tenant_id column. Columns are the
-// union of the tenants' columns (in order of first appearance, tenants
-// sorted by id); a tenant lacking a column gives a typed NULL; a column
-// whose type differs between tenants is cast to text. A kept view (see
-// detachAllTenants) keeps its columns in their order and types, a column no
-// tenant has any more being NULL, new columns added at the end; if a
-// column's type would change, the promotion fails naming the objects that
-// depend on the view. A kept view whose table no tenant has any more stays
-// with no rows. The caller holds the all-tenants lock.
-func (w *Writer) rebuildAllTenants(ctx context.Context, tx pgx.Tx, kept map[string]keptView) error {
-	schema := w.cfg.AllTenantsSchema
-	rows, err := tx.Query(ctx, `
-SELECT l.tenant, l.schema_name, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
-FROM tenantlake.live l
-JOIN tenantlake.tables o ON o.schema_name = l.schema_name AND o.kind = 'table'
-JOIN pg_namespace n ON n.nspname = l.schema_name
-JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.table_name AND c.relkind IN ('r', 'p')
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY l.tenant, c.relname, a.attnum`)
-	if err != nil {
-		return fmt.Errorf("all-tenants schema %s: list tenant tables: %w", schema, err)
-	}
-	cols := map[string][]*viewColumn{} // table → columns in order
-	parts := map[string][]*viewPart{}  // table → tenants, sorted
-	var ten, sch, table, col, typ string
-	_, err = pgx.ForEachRow(rows, []any{&ten, &sch, &table, &col, &typ}, func() error {
-		ps := parts[table]
-		if len(ps) == 0 || ps[len(ps)-1].tenant != ten {
-			ps = append(ps, &viewPart{tenant: ten, schema: sch, cols: map[string]bool{}})
-			parts[table] = ps
-		}
-		ps[len(ps)-1].cols[col] = true
-		for _, vc := range cols[table] {
-			if vc.name == col {
-				if vc.typ != typ {
-					vc.typ = "text"
-				}
-				return nil
-			}
-		}
-		cols[table] = append(cols[table], &viewColumn{name: col, typ: typ})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("all-tenants schema %s: list tenant tables: %w", schema, err)
-	}
-	for _, t := range sortedKeys(parts) {
-		k, ok := kept[t]
-		if !ok {
-			if _, err := tx.Exec(ctx, viewSQL("CREATE VIEW", schema, t, cols[t], parts[t])); err != nil {
-				return fmt.Errorf("all-tenants schema %s: create view %s: %w", schema, t, withDetail(err))
-			}
-			if err := recordObject(ctx, tx, schema, t, kindView); err != nil {
 				return err
 			}
-			continue
-		}
-		merged, err := keepColumns(schema, t, k, cols[t])
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, viewSQL("CREATE OR REPLACE VIEW", schema, t, merged, parts[t])); err != nil {
-			return dependentsErr(fmt.Sprintf("all-tenants view %s.%s cannot be replaced in place (%v)", schema, t, withDetail(err)), k.deps)
 		}
 	}
 	return nil
 }
 
-// keepColumns returns the columns of kept view table: its own, in order
-// (after tenant_id), then the new ones of want.
-func keepColumns(schema, table string, k keptView, want []*viewColumn) ([]*viewColumn, error) {
-	byName := map[string]*viewColumn{}
-	for _, c := range want {
-		byName[c.name] = c
-	}
-	var out []*viewColumn
-	done := map[string]bool{}
-	for i, c := range k.cols {
-		if i == 0 && c.name == tenantIDColumn {
+// updateAllTenants replaces, in tx, tenant's slice of the combined table of
+// each of tables (sorted, each once): from its live table in schema live
+// when the tenant has it (has[name]), else by deleting the slice. Each
+// slice is replaced under its own savepoint: the tables whose slice could
+// not be replaced are returned, each with why, their slices as they were.
+// An error is returned only when tx itself cannot go on.
+func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live string, tables []string, has map[string]bool) ([]string, error) {
+	sort.Strings(tables)
+	var stale []string
+	for i, name := range tables {
+		if i > 0 && tables[i-1] == name {
 			continue
 		}
-		name := c.name
-		if name == sourceTenantIDColumn {
-			name = tenantIDColumn
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
 		}
-		if wc, ok := byName[name]; ok && wc.typ != c.typ {
-			return nil, dependentsErr(fmt.Sprintf("all-tenants view %s.%s: column %s would change type from %s to %s", schema, table, c.name, c.typ, wc.typ), k.deps)
+		if err := w.replaceSlice(ctx, sp, tenant, live, name, has[name]); err != nil {
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, errors.Join(fmt.Errorf("all-tenants table %s: %w", name, err), rerr)
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
+			}
+			stale = append(stale, fmt.Sprintf("%s (%v)", name, err))
+			continue
 		}
-		out = append(out, &viewColumn{name: name, typ: c.typ})
-		done[name] = true
+		if err := sp.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
+		}
 	}
-	for _, c := range want {
-		if !done[c.name] {
-			out = append(out, c)
+	return stale, nil
+}
+
+// combinedTable returns the oid of the combined table name (0 when there
+// is none), failing when a relation of that name is not a table tenantlake
+// created there.
+func (w *Writer) combinedTable(ctx context.Context, tx pgx.Tx, name string) (uint32, error) {
+	schema := w.cfg.AllTenantsSchema
+	oid, err := relation(ctx, tx, schema, name)
+	if err != nil || oid == 0 {
+		return 0, err
+	}
+	var kind string
+	err = tx.QueryRow(ctx, `SELECT kind FROM tenantlake.tables WHERE schema_name = $1 AND table_name = $2`, schema, name).Scan(&kind)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("look up %s.%s: %w", schema, name, err)
+	}
+	switch kind {
+	case kindTable:
+		return oid, nil
+	case kindView:
+		deps, err := dependents(ctx, tx, oid, "")
+		if err != nil {
+			return 0, fmt.Errorf("all-tenants view %s.%s: %w", schema, name, err)
 		}
+		return 0, dependentsErr(fmt.Sprintf("%s.%s is an all-tenants view of an earlier tenantlake, to be replaced by a table", schema, name), deps)
+	}
+	return 0, fmt.Errorf("%s.%s exists and was %w; tenantlake never replaces it: rename or drop it, then load again", schema, name, ErrNotOwned)
+}
+
+// baseColumns returns the columns of relation oid in order, each type
+// without its modifiers (numeric, not numeric(10,2)).
+func baseColumns(ctx context.Context, tx pgx.Tx, oid uint32) ([]column, error) {
+	rows, err := tx.Query(ctx, `
+SELECT attname, format_type(atttypid, NULL) FROM pg_attribute
+WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, oid)
+	if err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
+	}
+	var out []column
+	var c column
+	_, err = pgx.ForEachRow(rows, []any{&c.name, &c.typ}, func() error {
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list columns: %w", err)
 	}
 	return out, nil
 }
 
-func viewSQL(verb, schema, table string, cols []*viewColumn, parts []*viewPart) string {
-	selects := make([]string, 0, len(parts))
-	for _, p := range parts {
-		items := []string{quoteLiteral(p.tenant) + "::text AS " + tenantIDColumn}
-		for _, c := range cols {
-			alias := c.name
-			if alias == tenantIDColumn {
-				alias = sourceTenantIDColumn
-			}
-			expr := "NULL"
-			if p.cols[c.name] {
-				expr = pgx.Identifier{c.name}.Sanitize()
-			}
-			items = append(items, expr+"::"+c.typ+" AS "+pgx.Identifier{alias}.Sanitize())
-		}
-		selects = append(selects, "SELECT "+strings.Join(items, ", ")+" FROM "+pgx.Identifier{p.schema, table}.Sanitize())
+// sliceColumn is one column of a tenant's slice: its live name and its
+// name in the combined table.
+type sliceColumn struct{ live, combined string }
+
+// replaceSlice replaces tenant's slice of the combined table name, in tx
+// (a savepoint): with the rows of live.name when present, else by deleting
+// it. Nothing is changed when it fails.
+func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name string, present bool) error {
+	schema := w.cfg.AllTenantsSchema
+	combinedID := pgx.Identifier{schema, name}.Sanitize()
+	oid, err := w.combinedTable(ctx, tx, name)
+	if err != nil {
+		return err
 	}
-	return verb + " " + pgx.Identifier{schema, table}.Sanitize() + " AS\n" + strings.Join(selects, "\nUNION ALL\n")
+	lock := func() error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockCombined, schema+"."+name); err != nil {
+			return fmt.Errorf("lock %s.%s: %w", schema, name, err)
+		}
+		return nil
+	}
+	if !present {
+		if oid == 0 {
+			// A combined table dropped by hand is forgotten.
+			if err := lock(); err != nil {
+				return err
+			}
+			if oid, err = relation(ctx, tx, schema, name); err != nil || oid != 0 {
+				return err
+			}
+			return forgetObject(ctx, tx, schema, name)
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM "+combinedID+" WHERE "+tenantIDColumn+" = $1", tenant); err != nil {
+			return fmt.Errorf("delete the tenant's rows from %s.%s: %w", schema, name, err)
+		}
+		return nil
+	}
+	liveOID, err := relation(ctx, tx, live, name)
+	if err != nil {
+		return err
+	}
+	if liveOID == 0 {
+		return fmt.Errorf("live table %s.%s is missing", live, name)
+	}
+	liveCols, err := baseColumns(ctx, tx, liveOID)
+	if err != nil {
+		return fmt.Errorf("%s.%s: %w", live, name, err)
+	}
+	cols := make([]sliceColumn, 0, len(liveCols))
+	typ := map[string]string{}
+	for _, c := range liveCols {
+		cn := combinedName(c.name)
+		if _, dup := typ[cn]; dup || cn == tenantIDColumn {
+			return fmt.Errorf("columns %s and %s of %s.%s would both be %s", tenantIDColumn, sourceTenantIDColumn, live, name, cn)
+		}
+		typ[cn] = c.typ
+		cols = append(cols, sliceColumn{live: c.name, combined: cn})
+	}
+	if oid == 0 {
+		if err := lock(); err != nil {
+			return err
+		}
+		// Another tenant's load may have created it meanwhile.
+		if oid, err = w.combinedTable(ctx, tx, name); err != nil {
+			return err
+		}
+		if oid == 0 {
+			defs := []string{tenantIDColumn + " text NOT NULL"}
+			for _, c := range cols {
+				defs = append(defs, pgx.Identifier{c.combined}.Sanitize()+" "+typ[c.combined])
+			}
+			for _, stmt := range []string{
+				"CREATE TABLE " + combinedID + " (" + strings.Join(defs, ", ") + ")",
+				"CREATE INDEX ON " + combinedID + " (" + tenantIDColumn + ")",
+			} {
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("create all-tenants table %s.%s: %w", schema, name, withDetail(err))
+				}
+			}
+			if err := recordObject(ctx, tx, schema, name, kindTable); err != nil {
+				return err
+			}
+			if oid, err = relation(ctx, tx, schema, name); err != nil {
+				return err
+			}
+		}
+	}
+	missing := func() ([]string, error) {
+		have, err := baseColumns(ctx, tx, oid)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", schema, name, err)
+		}
+		got := map[string]string{}
+		for _, c := range have {
+			got[c.name] = c.typ
+		}
+		var add []string
+		for _, c := range cols {
+			t, ok := got[c.combined]
+			switch {
+			case !ok:
+				add = append(add, c.combined)
+			case t != typ[c.combined]:
+				return nil, fmt.Errorf("column %s is %s in this tenant and %s in %s.%s", c.live, typ[c.combined], t, schema, name)
+			}
+		}
+		return add, nil
+	}
+	add, err := missing()
+	if err != nil {
+		return err
+	}
+	if len(add) > 0 {
+		if err := lock(); err != nil {
+			return err
+		}
+		if add, err = missing(); err != nil { // as another load may have left it
+			return err
+		}
+	}
+	if len(add) > 0 {
+		items := make([]string, len(add))
+		for i, c := range add {
+			items[i] = "ADD COLUMN " + pgx.Identifier{c}.Sanitize() + " " + typ[c]
+		}
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+combinedID+" "+strings.Join(items, ", ")); err != nil {
+			return fmt.Errorf("add columns %s to %s.%s: %w", strings.Join(add, ", "), schema, name, withDetail(err))
+		}
+	}
+	dst, src := []string{tenantIDColumn}, []string{"$1::text"}
+	for _, c := range cols {
+		dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
+		src = append(src, pgx.Identifier{c.live}.Sanitize())
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM "+combinedID+" WHERE "+tenantIDColumn+" = $1", tenant); err != nil {
+		return fmt.Errorf("delete the tenant's rows from %s.%s: %w", schema, name, err)
+	}
+	ins := "INSERT INTO " + combinedID + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " FROM " + pgx.Identifier{live, name}.Sanitize()
+	if _, err := tx.Exec(ctx, ins, tenant); err != nil {
+		return fmt.Errorf("insert the tenant's rows into %s.%s: %w", schema, name, withDetail(err))
+	}
+	return nil
 }
 
-// quoteLiteral quotes s as an SQL string literal.
-func quoteLiteral(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+// RebuildAllTenants replaces tenant's slice of every combined table in the
+// all-tenants schema from its live tables, in one transaction under the
+// tenant's lock, as a promotion does: a slice a type clash left stale is
+// made right once the clash is gone (for instance after the combined
+// table's column was changed or the table dropped by hand), and a combined
+// table dropped by hand is created again with the tenant's rows (rebuild
+// every tenant to fill it). The slices of tables the tenant no longer has
+// are deleted. It fails when the tenant has no live snapshot, and names
+// every table whose slice it could not replace (the others are replaced).
+func (w *Writer) RebuildAllTenants(ctx context.Context, tenantID string) (err error) {
+	fail := func(err error) error {
+		return fmt.Errorf("postgres writer: rebuild all-tenants slices of %s: %w", tenantID, err)
+	}
+	liveRef, _, err := w.tenantSchemas(tenantID)
+	if err != nil {
+		return fail(err)
+	}
+	conn, err := w.connect(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeConn(ctx, conn, &err)
+	var stale []string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockTenant, tenantID); err != nil {
+			return fmt.Errorf("lock tenant: %w", err)
+		}
+		var schema string
+		err := tx.QueryRow(ctx, `SELECT schema_name FROM tenantlake.live WHERE tenant = $1`, tenantID).Scan(&schema)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errors.New("no snapshot is live")
+		}
+		if err != nil {
+			return fmt.Errorf("read live snapshot: %w", err)
+		}
+		if schema != liveRef.name {
+			return fmt.Errorf("the live snapshot is in schema %s, not %s (schema_template=%s)", schema, liveRef.name, w.cfg.SchemaTemplate)
+		}
+		if err := w.ensureAllTenants(ctx, tx); err != nil {
+			return err
+		}
+		tables, err := ownedObjects(ctx, tx, schema, kindTable)
+		if err != nil {
+			return err
+		}
+		has := map[string]bool{}
+		for _, t := range tables {
+			has[t] = true
+		}
+		combined, err := ownedObjects(ctx, tx, w.cfg.AllTenantsSchema, kindTable)
+		if err != nil {
+			return err
+		}
+		stale, err = w.updateAllTenants(ctx, tx, tenantID, schema, append(tables, combined...), has)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if len(stale) > 0 {
+		return fail(errors.New(strings.Join(stale, "; ")))
+	}
+	return nil
 }

@@ -131,43 +131,6 @@ func equal(t *testing.T, what string, got, want []string) {
 	}
 }
 
-// TestAllTenantsViews: tenants whose tables differ in columns and types
-// share one view per table; missing columns are NULL, a column whose types
-// differ is text, a tenant's own tenant_id column is source_tenant_id.
-func TestAllTenantsViews(t *testing.T) {
-	f := newFixture(t)
-	w := f.writer(postgres.Config{})
-	acme := f.snapshot("acme",
-		`CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(10,2), tenant_id int, code text)`,
-		`INSERT INTO items VALUES (1, 'anvil', 9.50, 7, 'A1'), (2, 'rocket', NULL, 7, 'B2')`)
-	globex := f.snapshot("globex",
-		`CREATE TABLE items (id integer PRIMARY KEY, name text, color text, code bigint)`,
-		`INSERT INTO items VALUES (1, 'lamp', 'red', 42)`,
-		`CREATE TABLE extra (x int)`, `INSERT INTO extra VALUES (5)`)
-	f.load(w, acme, writers.OutcomeLoaded)
-	f.load(w, globex, writers.OutcomeLoaded)
-
-	equal(t, "columns of all_tenants.items", f.query(`
-SELECT column_name, data_type FROM information_schema.columns
-WHERE table_schema = 'all_tenants' AND table_name = 'items' ORDER BY ordinal_position`), []string{
-		"tenant_id|text", "id|bigint", "name|text", "price|numeric", "source_tenant_id|bigint", "code|text", "color|text",
-	})
-	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items ORDER BY tenant_id, id`), []string{
-		"acme|1|anvil|9.50|7|A1|NULL",
-		"acme|2|rocket|NULL|7|B2|NULL",
-		"globex|1|lamp|NULL|NULL|42|red",
-	})
-	equal(t, "all_tenants.extra", f.query(`SELECT * FROM all_tenants.extra`), []string{"globex|5"})
-
-	// A new snapshot without the extra table removes it from the views.
-	globex2 := f.snapshot("globex", `CREATE TABLE items (id integer PRIMARY KEY, name text)`, `INSERT INTO items VALUES (3, 'new')`)
-	f.load(w, globex2, writers.OutcomeLoaded)
-	equal(t, "all_tenants tables", f.query(`SELECT table_name FROM information_schema.views WHERE table_schema = 'all_tenants' ORDER BY 1`), []string{"items"})
-	equal(t, "all_tenants.items after globex's new snapshot", f.query(`SELECT tenant_id, id, name FROM all_tenants.items ORDER BY tenant_id, id`), []string{
-		"acme|1|anvil", "acme|2|rocket", "globex|3|new",
-	})
-}
-
 // TestQuarantineKeepsStaging: a snapshot whose profile does not match its
 // data is quarantined, its staged tables stay for inspection, the ledger
 // table says so; with profile checks off the same snapshot loads.

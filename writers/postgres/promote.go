@@ -73,15 +73,12 @@ func dropOwned(ctx context.Context, tx pgx.Tx, schema, name, what, desc string) 
 // promote makes the staged snapshot live in one transaction: each staged
 // table replaces its live table (promoteTable), live tables that are not in
 // the snapshot are dropped, the live record is compared and swapped, the
-// all-tenants views are rebuilt, the staging schema is dropped when empty,
-// and the ledger row is written.
+// tenant's slices of the combined all-tenants tables are replaced
+// (updateAllTenants; a slice that cannot be is listed in
+// out.AllTenantsStale and the promotion still commits), the staging schema
+// is dropped when empty, and the ledger row is written.
 func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		// Promotions of all tenants queue here, so each all-tenants rebuild
-		// sees every other promotion committed.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, lockAllTenants); err != nil {
-			return fmt.Errorf("lock all-tenants schema: %w", err)
-		}
 		var cur string
 		err := tx.QueryRow(ctx, `SELECT snapshot_id FROM tenantlake.live WHERE tenant = $1 FOR UPDATE`, req.Tenant).Scan(&cur)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -93,10 +90,9 @@ func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Reques
 		if err := ensureSchema(ctx, tx, live); err != nil {
 			return err
 		}
-		// The all-tenants views read every tenant's tables: they let go of
-		// them first, and are rebuilt once the tables are replaced.
-		kept, err := w.detachAllTenants(ctx, tx)
-		if err != nil {
+		// Before the tenant's tables are replaced: the all-tenants views
+		// of earlier versions, which read them, go.
+		if err := w.ensureAllTenants(ctx, tx); err != nil {
 			return err
 		}
 		owned, err := ownedObjects(ctx, tx, live.name, kindTable)
@@ -126,7 +122,12 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		if err != nil {
 			return fmt.Errorf("record live snapshot: %w", err)
 		}
-		if err := w.rebuildAllTenants(ctx, tx, kept); err != nil {
+		combined, err := ownedObjects(ctx, tx, w.cfg.AllTenantsSchema, kindTable)
+		if err != nil {
+			return err
+		}
+		stale, err := w.updateAllTenants(ctx, tx, req.Tenant, live.name, append(sortedKeys(inSnapshot), combined...), inSnapshot)
+		if err != nil {
 			return err
 		}
 		if err := dropIfEmpty(ctx, tx, staging.name); err != nil {
@@ -135,6 +136,14 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		out.Outcome, out.Live = writers.OutcomeLoaded, req.SnapshotID
 		if req.Reason == writers.ReasonReplay && out.PreviousLive > req.SnapshotID {
 			out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s on purpose", out.PreviousLive)
+		}
+		if len(stale) > 0 {
+			out.AllTenantsStale = stale
+			msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load again): " + strings.Join(stale, "; ")
+			if out.Message != "" {
+				msg = out.Message + "; " + msg
+			}
+			out.Message = msg
 		}
 		out.FinishedAt = time.Now().UTC()
 		return w.writeLedger(ctx, tx, out)

@@ -113,7 +113,8 @@ const controlSchema = "tenantlake"
 // Advisory lock classes (the first key of pg_advisory_lock(int, int)).
 const (
 	lockTenant     = 0x7e1a0001 // second key: hashtext(tenant id)
-	lockAllTenants = 0x7e1a0002 // second key: 0; also guards setup
+	lockAllTenants = 0x7e1a0002 // second key: 0; guards setup and the all-tenants schema's creation
+	lockCombined   = 0x7e1a0003 // second key: hashtext("schema.table"); creating or widening a combined table
 )
 
 // Writer loads snapshots into a PostgreSQL warehouse. It is safe for

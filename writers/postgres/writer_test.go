@@ -38,6 +38,18 @@ func (h *harness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, 
 }
 
 func (h *harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) (out [][]any, err error) {
+	return h.rows(ctx, w, w.(*postgres.Writer).LiveSchema(tenant), table, columns)
+}
+
+// AllTenantsRows reads the combined table in the all-tenants schema (the
+// default, all_tenants, as NewWriter configures it).
+func (h *harness) AllTenantsRows(ctx context.Context, w writers.Writer, table string, columns []string) (out [][]any, err error) {
+	return h.rows(ctx, w, "all_tenants", table, append([]string{"tenant_id"}, columns...))
+}
+
+// rows selects columns of schema.table in w's warehouse and converts the
+// values to the suite's Go types (writertest.Canonical).
+func (h *harness) rows(ctx context.Context, w writers.Writer, schema, table string, columns []string) (out [][]any, err error) {
 	h.mu.Lock()
 	url := h.urls[w]
 	h.mu.Unlock()
@@ -54,7 +66,6 @@ func (h *harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table 
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
 	}
-	schema := w.(*postgres.Writer).LiveSchema(tenant)
 	rows, err := conn.Query(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM "+pgx.Identifier{schema, table}.Sanitize())
 	if err != nil {
 		return nil, err

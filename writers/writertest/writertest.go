@@ -48,6 +48,15 @@ type Harness interface {
 	LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) ([][]any, error)
 }
 
+// AllTenantsHarness is implemented by a Harness whose target keeps combined
+// all-tenants tables; the AllTenants case fails for a Harness without it.
+type AllTenantsHarness interface {
+	// AllTenantsRows returns every row of the combined all-tenants table
+	// of table in w's target, in any order: the row's tenant id (a string)
+	// first, then the values of columns as LiveRows gives them.
+	AllTenantsRows(ctx context.Context, w writers.Writer, table string, columns []string) ([][]any, error)
+}
+
 // Omission is a set of corpus values that a target cannot hold or read back
 // faithfully: before each snapshot's source is read, the suite sets Column
 // of the corpus rows matching Where to NULL, and logs it with the reason, so
@@ -89,6 +98,7 @@ func RunConformance(t *testing.T, h Harness) {
 	t.Run("ConcurrentTenants", func(t *testing.T) { testConcurrentTenants(t, h) })
 	t.Run("InterruptedLoad", func(t *testing.T) { testInterrupted(t, h) })
 	t.Run("FailuresStateTrueLive", func(t *testing.T) { testFailuresStateLive(t, h) })
+	t.Run("AllTenants", func(t *testing.T) { testAllTenants(t, h) })
 }
 
 // corpusSQL creates the source tables: every type family of docs/types.md,
@@ -753,4 +763,81 @@ func testFailuresStateLive(t *testing.T, h Harness) {
 		e.wantLedger("acme", out)
 	}
 	e.wantLive("acme", good)
+}
+
+// testAllTenants: after loads of two tenants, each combined all-tenants
+// table holds exactly each tenant's live rows with its tenant id; after a
+// replay of one tenant, its slice is the replayed snapshot's and the other
+// tenant's slice is unchanged.
+func testAllTenants(t *testing.T, h Harness) {
+	ah, ok := h.(AllTenantsHarness)
+	if !ok {
+		t.Fatalf("harness %T does not implement writertest.AllTenantsHarness", h)
+	}
+	e := newEnv(t, h)
+	acme, globex := e.newSource("acme"), e.newSource("globex", mutateSQL...)
+	old := e.read(acme)
+	e.exec(acme, `UPDATE corpus SET t = 'acme now' WHERE id = 2`, `DELETE FROM corpus WHERE id = 3`)
+	cur := e.read(acme)
+	other := e.read(globex)
+	for _, l := range []struct {
+		tenant string
+		snap   *snapshot
+	}{{"acme", old}, {"globex", other}, {"acme", cur}} {
+		out := e.load(l.tenant, l.snap, writers.ReasonScheduled)
+		e.wantOutcome(out, writers.OutcomeLoaded, l.snap.m.SnapshotID)
+		if len(out.AllTenantsStale) > 0 {
+			t.Fatalf("load %s/%s: all-tenants stale: %v", l.tenant, l.snap.m.SnapshotID, out.AllTenantsStale)
+		}
+	}
+	e.wantAllTenants(ah, map[string]*snapshot{"acme": cur, "globex": other})
+	out := e.load("acme", old, writers.ReasonReplay)
+	e.wantOutcome(out, writers.OutcomeLoaded, old.m.SnapshotID)
+	if len(out.AllTenantsStale) > 0 {
+		t.Fatalf("replay: all-tenants stale: %v", out.AllTenantsStale)
+	}
+	e.wantAllTenants(ah, map[string]*snapshot{"acme": old, "globex": other})
+}
+
+// wantAllTenants checks that the combined table of every table of the
+// snapshots holds exactly each tenant's rows of its snapshot, and no other
+// tenant's.
+func (e *env) wantAllTenants(ah AllTenantsHarness, snaps map[string]*snapshot) {
+	e.t.Helper()
+	tables := map[string]*lake.Table{}
+	for _, s := range snaps {
+		for i := range s.m.Tables {
+			tables[s.m.Tables[i].Name] = &s.m.Tables[i]
+		}
+	}
+	for name, tbl := range tables {
+		cols := make([]string, len(tbl.Columns))
+		for j, c := range tbl.Columns {
+			cols[j] = c.Name
+		}
+		vals, err := ah.AllTenantsRows(e.ctx, e.w, name, cols)
+		if err != nil {
+			e.t.Fatalf("all-tenants rows of %s: %v", name, err)
+		}
+		byTenant := map[string][][]any{}
+		for _, row := range vals {
+			id, ok := row[0].(string)
+			if !ok {
+				e.t.Fatalf("all-tenants table %s: tenant id %v is a %T, want a string", name, row[0], row[0])
+			}
+			byTenant[id] = append(byTenant[id], row[1:])
+		}
+		for id := range byTenant {
+			if snaps[id] == nil {
+				e.t.Errorf("all-tenants table %s holds rows of tenant %q", name, id)
+			}
+		}
+		for id, s := range snaps {
+			got, want := e.canonicalRows(tbl, byTenant[id]), s.rows[name]
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				e.t.Errorf("all-tenants table %s, tenant %s (snapshot %s):\ngot rows:\n%s\nwant (source):\n%s", name, id, s.m.SnapshotID,
+					strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	}
 }

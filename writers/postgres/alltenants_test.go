@@ -1,0 +1,154 @@
+package postgres_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tenantlake/tenantlake/lake"
+	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/postgres"
+)
+
+// TestAllTenantsTables: tenants whose tables differ in columns share one
+// combined table per table name with tenant_id first; missing columns are
+// NULL, new ones are added, a tenant's own tenant_id is source_tenant_id,
+// decimals lose their modifiers; a type clash leaves the tenant's slice as
+// it was and is reported, the snapshot live; a table the tenant no longer
+// has loses its slice; RebuildAllTenants puts a lost slice back.
+func TestAllTenantsTables(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	acme := f.snapshot("acme",
+		`CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(10,2), tenant_id int, code text)`,
+		`INSERT INTO items VALUES (1, 'anvil', 9.50, 7, 'A1'), (2, 'rocket', NULL, 7, 'B2')`)
+	globex := f.snapshot("globex",
+		`CREATE TABLE items (id bigint PRIMARY KEY, name text, color text, price numeric(12,4))`,
+		`INSERT INTO items VALUES (1, 'lamp', 'red', 1.5)`,
+		`CREATE TABLE extra (x int)`, `INSERT INTO extra VALUES (5)`)
+	f.load(w, acme, writers.OutcomeLoaded)
+	if out := f.load(w, globex, writers.OutcomeLoaded); len(out.AllTenantsStale) > 0 {
+		t.Fatalf("globex: all-tenants stale %v", out.AllTenantsStale)
+	}
+	equal(t, "all-tenants tables", f.query(`
+SELECT c.relname, c.relkind, o.kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname
+WHERE n.nspname = 'all_tenants' AND c.relkind <> 'i' ORDER BY 1`), []string{"extra|r|table", "items|r|table"})
+	equal(t, "columns of all_tenants.items", f.query(`
+SELECT column_name, data_type, is_nullable FROM information_schema.columns
+WHERE table_schema = 'all_tenants' AND table_name = 'items' ORDER BY ordinal_position`), []string{
+		"tenant_id|text|NO", "id|bigint|YES", "name|text|YES", "price|numeric|YES", "source_tenant_id|bigint|YES", "code|text|YES", "color|text|YES",
+	})
+	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items ORDER BY tenant_id, id`), []string{
+		"acme|1|anvil|9.50|7|A1|NULL",
+		"acme|2|rocket|NULL|7|B2|NULL",
+		"globex|1|lamp|1.5000|NULL|NULL|red",
+	})
+	equal(t, "all_tenants.extra", f.query(`SELECT * FROM all_tenants.extra`), []string{"globex|5"})
+
+	// code is bigint in globex's next snapshot, text in the combined
+	// table: the snapshot goes live, globex's slice of items stays as it
+	// was, and the outcome (and the ledger row) say so; extra, which the
+	// snapshot no longer has, loses globex's slice.
+	clash := f.snapshot("globex", `CREATE TABLE items (id bigint PRIMARY KEY, name text, code bigint)`, `INSERT INTO items VALUES (3, 'new', 42)`)
+	out := f.load(w, clash, writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "items (column code is bigint in this tenant and text in all_tenants.items)") ||
+		!strings.Contains(out.Message, "is live") {
+		t.Errorf("type clash: stale %q, message %q", out.AllTenantsStale, out.Message)
+	}
+	equal(t, "live after the clash", f.query(`SELECT snapshot_id FROM tenantlake.live WHERE tenant = 'globex'`), []string{clash.SnapshotID})
+	equal(t, "tenant_globex.items after the clash", f.query(`SELECT id, name, code FROM tenant_globex.items`), []string{"3|new|42"})
+	equal(t, "all_tenants.items after the clash", f.query(`SELECT tenant_id, id, name FROM all_tenants.items ORDER BY tenant_id, id`), []string{
+		"acme|1|anvil", "acme|2|rocket", "globex|1|lamp",
+	})
+	equal(t, "all_tenants.extra after the clash", f.query(`SELECT count(*) FROM all_tenants.extra`), []string{"0"})
+	equal(t, "ledger row of the clash", f.query(`SELECT outcome, jsonb_array_length(record->'all_tenants_stale') FROM tenantlake.loads WHERE load_id = '`+out.LoadID+`'`), []string{"loaded|1"})
+
+	// Without the clash the slice is replaced again.
+	fixed := f.snapshot("globex", `CREATE TABLE items (id bigint PRIMARY KEY, name text)`, `INSERT INTO items VALUES (4, 'four')`)
+	if out := f.load(w, fixed, writers.OutcomeLoaded); len(out.AllTenantsStale) > 0 {
+		t.Errorf("after the clash: stale %v", out.AllTenantsStale)
+	}
+	equal(t, "all_tenants.items after the fix", f.query(`SELECT tenant_id, id, name FROM all_tenants.items ORDER BY tenant_id, id`), []string{
+		"acme|1|anvil", "acme|2|rocket", "globex|4|four",
+	})
+
+	// Rebuild: a slice lost by hand, and a combined table dropped by hand.
+	f.exec(f.warehouse, `DELETE FROM all_tenants.items WHERE tenant_id = 'acme'`, `DROP TABLE all_tenants.extra`)
+	if err := w.RebuildAllTenants(f.ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "all_tenants.items after the rebuild", f.query(`SELECT tenant_id, id, name, code FROM all_tenants.items ORDER BY tenant_id, id`), []string{
+		"acme|1|anvil|A1", "acme|2|rocket|B2", "globex|4|four|NULL",
+	})
+	equal(t, "catalog after the rebuild", f.query(`SELECT table_name FROM tenantlake.tables WHERE schema_name = 'all_tenants' ORDER BY 1`), []string{"items"})
+	if err := w.RebuildAllTenants(f.ctx, "nobody"); err == nil || !strings.Contains(err.Error(), "no snapshot is live") {
+		t.Errorf("rebuild of a tenant with nothing live: %v", err)
+	}
+	// A clash the rebuild cannot resolve is named.
+	f.exec(f.warehouse, `ALTER TABLE all_tenants.items ALTER COLUMN code TYPE bigint USING NULL`)
+	if err := w.RebuildAllTenants(f.ctx, "acme"); err == nil || !strings.Contains(err.Error(), "column code is text in this tenant and bigint") {
+		t.Errorf("rebuild with a clash: %v", err)
+	}
+}
+
+// TestAllTenantsFromViews: an all-tenants view of an earlier tenantlake is
+// replaced by the combined table at the next load; one that a user's view
+// depends on stays, its table reported stale, naming the user's view.
+func TestAllTenantsFromViews(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (1)`,
+		`CREATE TABLE other (id bigint)`, `INSERT INTO other VALUES (2)`), writers.OutcomeLoaded)
+	// As an earlier tenantlake left it.
+	f.exec(f.warehouse,
+		`DROP TABLE all_tenants.items`, `DROP TABLE all_tenants.other`,
+		`CREATE VIEW all_tenants.items AS SELECT 'acme'::text AS tenant_id, id FROM tenant_acme.items`,
+		`CREATE VIEW all_tenants.other AS SELECT 'acme'::text AS tenant_id, id FROM tenant_acme.other`,
+		`UPDATE tenantlake.tables SET kind = 'view' WHERE schema_name = 'all_tenants'`,
+		`CREATE VIEW public.mine AS SELECT * FROM all_tenants.other`)
+	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (3)`,
+		`CREATE TABLE other (id bigint)`, `INSERT INTO other VALUES (4)`), writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "other (") || !strings.Contains(out.AllTenantsStale[0], "view public.mine") {
+		t.Errorf("stale %q; want other, naming public.mine", out.AllTenantsStale)
+	}
+	equal(t, "all_tenants relations", f.query(`
+SELECT c.relname, c.relkind, o.kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname
+WHERE n.nspname = 'all_tenants' ORDER BY 1`), []string{"items|r|table", "other|v|view"})
+	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items`), []string{"acme|3"})
+	equal(t, "public.mine", f.query(`SELECT * FROM public.mine`), []string{"acme|4"})
+}
+
+// TestAllTenantsConcurrentColumns: tenants loading side by side, each
+// adding its own column to the same combined table, all get their slice.
+func TestAllTenantsConcurrentColumns(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	const n = 4
+	snaps := make([]*lake.Manifest, n)
+	for i := range snaps {
+		snaps[i] = f.snapshot(fmt.Sprintf("t%d", i), fmt.Sprintf(`CREATE TABLE items (id bigint, c%d text)`, i), fmt.Sprintf(`INSERT INTO items VALUES (%d, 'v%d')`, i, i))
+	}
+	outs := make([]*writers.Outcome, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, m := range snaps {
+		wg.Go(func() {
+			outs[i], errs[i] = w.Load(f.ctx, f.lk, writers.Request{Tenant: m.Tenant, SnapshotID: m.SnapshotID, Reason: writers.ReasonScheduled})
+		})
+	}
+	wg.Wait()
+	for i := range outs {
+		if errs[i] != nil {
+			t.Fatalf("load %d: %v", i, errs[i])
+		}
+		if outs[i].Outcome != writers.OutcomeLoaded || len(outs[i].AllTenantsStale) > 0 {
+			t.Errorf("load %d: %s, stale %v (%s)", i, outs[i].Outcome, outs[i].AllTenantsStale, outs[i].Message)
+		}
+	}
+	equal(t, "all_tenants.items", f.query(`SELECT tenant_id, id, coalesce(c0, c1, c2, c3) FROM all_tenants.items ORDER BY 1`), []string{
+		"t0|0|v0", "t1|1|v1", "t2|2|v2", "t3|3|v3",
+	})
+}
