@@ -28,7 +28,6 @@ import (
 	"github.com/tenantlake/tenantlake/writers"
 )
 
-
 // fakeJobs is a Cloud Run Admin API Jobs service that records the RunJob
 // requests it gets over gRPC (the real Admin API is never called here).
 type fakeJobs struct {
