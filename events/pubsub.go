@@ -27,9 +27,10 @@ type Publisher interface {
 // (PUBSUB_EMULATOR_HOST, or the client options given), with message
 // ordering on: the ordering key is the tenant.
 type PubSub struct {
-	client *pubsub.Client
-	mu     sync.Mutex
-	pubs   map[string]*pubsub.Publisher
+	client  *pubsub.Client
+	mu      sync.Mutex
+	pubs    map[string]*pubsub.Publisher
+	drained map[string]bool // subscription/message id pairs Drain returned
 }
 
 // Dial connects to Pub/Sub in project. Credentials come from the environment
@@ -184,14 +185,32 @@ func (p *PubSub) Drain(ctx context.Context, sub string) ([]Message, error) {
 			return out, nil
 		}
 		var ids []string
-		for _, rm := range resp.ReceivedMessages {
-			out = append(out, Message{Data: rm.Message.Data, Attributes: rm.Message.Attributes})
-			ids = append(ids, rm.AckId)
+		fresh := 0
+		p.mu.Lock()
+		if p.drained == nil {
+			p.drained = map[string]bool{}
 		}
+		for _, rm := range resp.ReceivedMessages {
+			ids = append(ids, rm.AckId)
+			// pstest dead-letters a message again on every later pull of
+			// its source subscription, under the same message id: a
+			// message id is returned once.
+			key := sub + "/" + rm.Message.MessageId
+			if p.drained[key] {
+				continue
+			}
+			p.drained[key] = true
+			fresh++
+			out = append(out, Message{Data: rm.Message.Data, Attributes: rm.Message.Attributes})
+		}
+		p.mu.Unlock()
 		if err := p.client.SubscriptionAdminClient.Acknowledge(ctx, &pubsubpb.AcknowledgeRequest{
 			Subscription: SubscriptionPath(p.client.Project(), sub), AckIds: ids,
 		}); err != nil {
 			return out, fmt.Errorf("events: acknowledge on %s: %w", sub, err)
+		}
+		if fresh == 0 {
+			return out, nil
 		}
 	}
 }
