@@ -41,13 +41,13 @@ The reason defaults to replay with --at and manual otherwise; --reason overrides
 
 Targets (--target, or the environment variable TENANTLAKE_TARGET):
   postgres://user@host:port/db?...   a PostgreSQL warehouse: one schema per tenant
-      (tenant_<id>), all_tenants views, the tenantlake.live and tenantlake.loads
+      (tenant_<id>), all_tenants combined tables, the tenantlake.live and tenantlake.loads
       tables. Options in the query, removed before connecting:
         profile_check=false     skip the column profile checks
         schema_check=false      skip the schema check
         schema_template=T       live schema name, {tenant} replaced (tenant_{tenant})
         staging_template=T      staging schema name (tenantlake_staging_{tenant})
-        all_tenants_schema=S    the all-tenants views' schema (all_tenants)
+        all_tenants_schema=S    the all-tenants tables' schema (all_tenants)
         name=N                  the target's name in outcomes and the lake's ledger (postgres)
       tenantlake drops or replaces only the schemas, tables and views it created
       (recorded in tenantlake.schemas and tenantlake.tables): an option naming a
@@ -56,7 +56,7 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
       working, or the load fails naming them.
   Passwords belong in PGPASSWORD or ~/.pgpass rather than in the URL.
   bigquery://PROJECT?...   BigQuery: one dataset per tenant (tenant_<id>), a staging
-      dataset whose tables expire, all_tenants views, the tenantlake_ledger.live and
+      dataset whose tables expire, all_tenants combined tables, the tenantlake_ledger.live and
       .loads tables. Options: location=L, dataset_template=T, staging_dataset=D,
       all_tenants_dataset=D, ledger_dataset=D, profile_check=false, schema_check=false,
       mode=copy|ctas (promotion; ctas for the emulator), stream_format=parquet|json

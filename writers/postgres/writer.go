@@ -18,10 +18,17 @@
 //  4. One transaction promotes the whole snapshot: each staged table
 //     replaces its live table in the tenant's schema (tenant_<id>), the live
 //     tables that are not in the snapshot are dropped, the tenantlake.live
-//     row is compared-and-swapped, the all-tenants views are rebuilt
-//     (serialised across tenants by an advisory lock), the emptied staging
-//     schema is dropped and the ledger row written. Analysts see the old
-//     snapshot or the new one, never a mix.
+//     row is compared-and-swapped, the tenant's rows in the combined
+//     all-tenants tables are replaced (alltenants.go: a DELETE of its rows
+//     and an INSERT ... SELECT from its new live table, per table, each
+//     under a savepoint; loads of different tenants do not wait for each
+//     other unless they add a column to the same combined table), the
+//     emptied staging schema is dropped and the ledger row written.
+//     Analysts see the old snapshot or the new one, never a mix, in the
+//     tenant's schema and in the all-tenants tables. A slice that cannot
+//     be replaced (a column whose type differs from the combined table's)
+//     stays as it was, listed in the outcome's AllTenantsStale; the
+//     snapshot is live, the outcome loaded.
 //  5. Every load, whatever its outcome, has a row in tenantlake.loads and a
 //     record in the lake's ledger, both stating the live snapshot before and
 //     after the load as tenantlake.live holds it.
@@ -52,10 +59,12 @@
 //     column such an object uses, drops the table, or the table is the
 //     target of a foreign key, the promotion fails naming the objects, and
 //     the old snapshot stays live.
-//   - An all-tenants view that a user's object depends on is replaced in
-//     place (CREATE OR REPLACE VIEW), keeping its columns in order: a column
-//     no tenant has any more stays, NULL; new columns come last; a column
-//     whose type would change fails the promotion, naming the objects.
+//   - A combined all-tenants table is never dropped or rebuilt: only the
+//     tenant's rows change, columns are only added, so a user's view over
+//     it keeps working. An all-tenants view of an earlier version is
+//     dropped and replaced by a table, unless a user's object depends on
+//     it: then it stays, and its table's slices are reported stale, naming
+//     the object, until the user drops it.
 //
 // The rows and columns of tenantlake's tables are the snapshot's: rows or
 // columns added to them by hand are replaced at the next load (a column
@@ -93,8 +102,8 @@ type Config struct {
 	// StagingTemplate names each tenant's staging schema (option
 	// staging_template). Default "tenantlake_staging_{tenant}".
 	StagingTemplate string
-	// AllTenantsSchema holds the views over every tenant (option
-	// all_tenants_schema). Default "all_tenants".
+	// AllTenantsSchema holds the combined tables of every tenant's rows
+	// (option all_tenants_schema). Default "all_tenants".
 	//
 	// Templates and names hold letters, digits and _ only. New refuses a
 	// reserved name (public, tenantlake, information_schema, pg_*), a
