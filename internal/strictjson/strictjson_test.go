@@ -17,7 +17,7 @@ func TestCheck(t *testing.T) {
 		{`{"dry_run":true,"dry_run":false}`, false, true},
 		{`{"dry_run":true,"DRY_RUN":false}`, false, true},
 		{`{"tenant":"acme","Tenant":"globex"}`, false, true},
-		{"{\"ask\":1,\"a\u017fk\":2}", false, true}, // U+017F folds to s, as encoding/json matches it
+		{"{\"ask\":1,\"a\u017fk\":2}", false, true},   // U+017F folds to s, as encoding/json matches it
 		{"{\"kind\":1,\"\u212aind\":2}", false, true}, // U+212A (Kelvin) folds to k
 		{`{"a":{"x":1,"x":2}}`, false, true},
 		{`[{"x":1,"x":2}]`, false, true},
