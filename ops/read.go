@@ -98,7 +98,9 @@ func (o *Ops) snapshotOfRequest(ctx context.Context, req events.ReadRequested) (
 	if err != nil {
 		return nil, err
 	}
-	since := req.RequestedAt.Add(-time.Second) // clocks of scheduler and database differ a little
+	// requested_at may be up to MaxClockSkew ahead of the clock that timed
+	// the snapshot (the scheduler's and the database's clocks differ).
+	since := req.RequestedAt.Add(-events.MaxClockSkew)
 	for _, s := range snaps {
 		if s.Time.Before(since) {
 			break
