@@ -35,6 +35,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -295,7 +296,11 @@ func (h *Handlers) Snapshots(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, httpError{Error: "use GET"})
 		return
 	}
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil { // r.URL.Query() would drop the bad pair silently
+		h.fail(w, r, fmt.Errorf("%w: the query does not parse: give tenant=T[&before=S][&limit=N], joined by &", ops.ErrRejected))
+		return
+	}
 	for k, v := range q {
 		if k != "tenant" && k != "before" && k != "limit" {
 			h.fail(w, r, fmt.Errorf("%w: unknown parameter %.40q (want tenant, before, limit)", ops.ErrRejected, k))

@@ -212,3 +212,26 @@ func TestScheduleRefusesTimesThatWouldTakeLaterRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotsQuery: a query that does not parse (a bad escape, pairs
+// joined by ';') is a 400 saying so, not read as if the bad pair were left
+// out; a good one pages the tenant's snapshots.
+func TestSnapshotsQuery(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"tenant=acme&limit=1%zz", "tenant=acme;limit=1", "tenant=acme&before=%"} {
+		code, out := call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?"+q, "", "")
+		if msg, _ := out["error"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "query does not parse") {
+			t.Errorf("Snapshots?%s: %d %v", q, code, out)
+		}
+	}
+	code, out := call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?tenant=acme&limit=1", "", "")
+	snaps, _ := out["snapshots"].([]any)
+	if code != http.StatusOK || len(snaps) != 1 || out["next"] != f.latest {
+		t.Fatalf("Snapshots?tenant=acme&limit=1: %d %v", code, out)
+	}
+	code, out = call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?tenant=acme&before="+f.latest, "", "")
+	snaps, _ = out["snapshots"].([]any)
+	if code != http.StatusOK || len(snaps) != 1 || snaps[0].(map[string]any)["snapshot_id"] != f.first {
+		t.Fatalf("the older page: %d %v", code, out)
+	}
+}
