@@ -108,6 +108,13 @@ func New(body any) (Message, error) {
 	return Message{Data: data, Attributes: attrs}, nil
 }
 
+// MaxClockSkew is how far ahead of this machine's clock a schedule time or
+// requested_at may be (the scheduler's and this machine's clocks differ a
+// little). A time further ahead is refused: a read request "for 2099" would
+// make the real scheduled request of that time a duplicate, and a
+// redelivered request could not find the snapshot it already took.
+const MaxClockSkew = 5 * time.Minute
+
 // MaxBody bounds a message body this build accepts (Pub/Sub allows 10 MB;
 // our bodies are a few kB).
 const MaxBody = 1 << 20
@@ -216,6 +223,8 @@ func check(body any) error {
 		}
 		if b.RequestedAt.IsZero() {
 			errs = append(errs, errors.New("requested_at is missing"))
+		} else if b.RequestedAt.After(time.Now().Add(MaxClockSkew)) {
+			errs = append(errs, fmt.Errorf("requested_at %s is in the future", b.RequestedAt.UTC().Format(time.RFC3339)))
 		}
 	case *SnapshotCommitted:
 		version(b.Version)

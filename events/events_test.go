@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +59,17 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	if _, err := New(&SnapshotCommitted{Tenant: "acme", SnapshotID: "bad"}); err == nil {
 		t.Error("New published an invalid body")
+	}
+}
+
+// TestDecodeRefusesFutureReadRequests: a read request whose requested_at is
+// far ahead of the clock is malformed.
+func TestDecodeRefusesFutureReadRequests(t *testing.T) {
+	for ahead, ok := range map[time.Duration]bool{0: true, MaxClockSkew - time.Minute: true, MaxClockSkew + time.Minute: false} {
+		body := fmt.Sprintf(`{"version":1,"tenant":"acme","request_id":"manual-1","reason":"manual","requested_at":%q}`, time.Now().Add(ahead).UTC().Format(time.RFC3339Nano))
+		err := Decode(Message{Data: []byte(body), Attributes: map[string]string{"type": TypeReadRequested, "tenant": "acme"}}, &ReadRequested{})
+		if (err == nil) != ok {
+			t.Errorf("requested_at %s ahead: %v, want accepted %v", ahead, err, ok)
+		}
 	}
 }

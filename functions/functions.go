@@ -36,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -316,7 +317,11 @@ func (h *Handlers) Snapshots(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil { // r.URL.Query() would drop the bad pair silently
+		h.fail(w, r, fmt.Errorf("%w: the query does not parse: give tenant=T[&before=S][&limit=N], joined by &", ops.ErrRejected))
+		return
+	}
 	if err := checkParams(q); err != nil {
 		h.fail(w, r, err)
 		return

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/tenantlake/tenantlake/events"
 	"github.com/tenantlake/tenantlake/lake/laketest"
 	"github.com/tenantlake/tenantlake/ops"
+	"github.com/tenantlake/tenantlake/tenant"
 )
 
 // fixture is the HTTP functions over a file lake holding two snapshots of
@@ -149,5 +152,86 @@ func TestReplayRefusesAmbiguousBodies(t *testing.T) {
 	var ev events.SnapshotCommitted
 	if err := events.Decode(got[0], &ev); err != nil || ev.SnapshotID != f.first || ev.Reason != "replay" {
 		t.Fatalf("published %+v, %v", ev, err)
+	}
+}
+
+// TestScheduleRefusesTimesThatWouldTakeLaterRuns: a schedule time in the
+// future (body or Cloud Scheduler's header) or the zero time is a 400, and
+// nothing is published or recorded, so the real call at that time still
+// publishes; a schedule time now publishes one request per tenant, once.
+func TestScheduleRefusesTimesThatWouldTakeLaterRuns(t *testing.T) {
+	f := newFixture(t)
+	reg := filepath.Join(t.TempDir(), "tenants.yaml")
+	if err := os.WriteFile(reg, []byte("tenants:\n  - tenant_id: acme\n    connection: env:NOPE\n  - tenant_id: globex\n    connection: env:NOPE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tenant.OpenRegistry(context.Background(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.Ops.Registry = r
+	future := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	for _, c := range []struct{ header, body string }{
+		{"", `{"schedule_time":"` + future.Format(time.RFC3339) + `"}`},
+		{"", `{"schedule_time":"2099-01-01T02:00:00Z"}`},
+		{"", `{"schedule_time":"0001-01-01T00:00:00Z"}`},
+		{"", `{"schedule_time":null}`},
+		{future.Format(time.RFC3339), ""},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/Schedule", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		if c.header != "" {
+			req.Header.Set("X-CloudScheduler-ScheduleTime", c.header)
+		}
+		rec := httptest.NewRecorder()
+		f.h.Schedule(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"error"`) {
+			t.Errorf("schedule %q %q: %d %s, want 400", c.header, c.body, rec.Code, rec.Body.String())
+		}
+	}
+	if got := f.published(f.cfg.Topics.ReadRequests); len(got) != 0 {
+		t.Fatalf("refused schedule calls published %d read requests", len(got))
+	}
+	names, err := f.h.Ops.Lake.RecordNames(context.Background(), "acme", "requests", "")
+	if err != nil || len(names) != 0 {
+		t.Fatalf("refused schedule calls recorded %v (%v)", names, err)
+	}
+
+	// When that time comes (here: a time now), the call publishes.
+	now := time.Now().UTC().Truncate(time.Second).Format(time.RFC3339)
+	for i, want := range []int{2, 0} {
+		req := httptest.NewRequest(http.MethodPost, "/Schedule", nil)
+		req.Header.Set("X-CloudScheduler-ScheduleTime", now)
+		rec := httptest.NewRecorder()
+		f.h.Schedule(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("schedule %d: %d %s", i, rec.Code, rec.Body.String())
+		}
+		if got := f.published(f.cfg.Topics.ReadRequests); len(got) != want {
+			t.Fatalf("schedule call %d published %d read requests, want %d", i, len(got), want)
+		}
+	}
+}
+
+// TestSnapshotsQuery: a query that does not parse (a bad escape, pairs
+// joined by ';') is a 400 saying so, not read as if the bad pair were left
+// out; a good one pages the tenant's snapshots.
+func TestSnapshotsQuery(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"tenant=acme&limit=1%zz", "tenant=acme;limit=1", "tenant=acme&before=%"} {
+		code, out := call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?"+q, "", "")
+		if msg, _ := out["error"].(string); code != http.StatusBadRequest || !strings.Contains(msg, "query does not parse") {
+			t.Errorf("Snapshots?%s: %d %v", q, code, out)
+		}
+	}
+	code, out := call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?tenant=acme&limit=1", "", "")
+	snaps, _ := out["snapshots"].([]any)
+	if code != http.StatusOK || len(snaps) != 1 || out["next"] != f.latest {
+		t.Fatalf("Snapshots?tenant=acme&limit=1: %d %v", code, out)
+	}
+	code, out = call(t, f.h.Snapshots, http.MethodGet, "/Snapshots?tenant=acme&before="+f.latest, "", "")
+	snaps, _ = out["snapshots"].([]any)
+	if code != http.StatusOK || len(snaps) != 1 || snaps[0].(map[string]any)["snapshot_id"] != f.first {
+		t.Fatalf("the older page: %d %v", code, out)
 	}
 }

@@ -26,10 +26,22 @@ import (
 	"github.com/tenantlake/tenantlake/tenant"
 )
 
-// New builds the Handlers of cfg: it opens the lake and, when cfg names
-// one, the registry; pub publishes the events. Close the returned Ops when
-// done.
+// New builds the Handlers of cfg: it checks every target's URL (without
+// connecting), opens the lake and, when cfg names one, the registry; pub
+// publishes the events. Errors name the environment variable at fault.
+// Close the returned Ops when done.
 func New(ctx context.Context, cfg config.Config, pub events.Publisher, version string, log *slog.Logger) (*Handlers, error) {
+	// A target that cannot be read fails here, naming the variable, not
+	// at the first load after every tenant was read.
+	var errs []error
+	for i, t := range cfg.Targets {
+		if err := ops.CheckTarget(t.URL); err != nil {
+			errs = append(errs, fmt.Errorf("%s: target %d (%s): %w", config.EnvTargets, i+1, t.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	lk, err := lake.Open(ctx, cfg.Lake)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", config.EnvLake, err)

@@ -102,7 +102,9 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 // req's id. Only snapshots taken since the request was made are looked at,
 // newest first, so this reads few manifests.
 func (o *Ops) snapshotOfRequest(ctx context.Context, req events.ReadRequested) (*lake.Manifest, error) {
-	since := req.RequestedAt.Add(-time.Second) // clocks of scheduler and database differ a little
+	// requested_at may be up to MaxClockSkew ahead of the clock that timed
+	// the snapshot (the scheduler's and the database's clocks differ).
+	since := req.RequestedAt.Add(-events.MaxClockSkew)
 	snaps, err := o.Lake.SnapshotsSince(ctx, req.Tenant, since)
 	if err != nil {
 		return nil, err

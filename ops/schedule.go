@@ -41,9 +41,19 @@ type publishedRequest struct {
 // record per tenant says the request was published, so calling Schedule
 // again for the same schedule time publishes nothing new, and a call that
 // failed for some tenants publishes only those when retried. It never reads
-// a source. The error lists the tenants whose request could not be
-// published.
+// a source. A schedule time that is zero or more than events.MaxClockSkew
+// ahead of this machine's clock is refused (ErrRejected): its request ids
+// would be taken when that time comes. The error lists the tenants whose
+// request could not be published.
 func (o *Ops) Schedule(ctx context.Context, at time.Time) (*ScheduleResult, error) {
+	if at.IsZero() {
+		return nil, rejected("schedule time is missing")
+	}
+	if at.After(time.Now().Add(events.MaxClockSkew)) {
+		// Its request ids would be taken when that time comes: the real
+		// call would publish nothing.
+		return nil, rejected("schedule time %s is in the future", at.UTC().Format(time.RFC3339))
+	}
 	ts, err := o.Registry.List(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("schedule: registry: %w", err)

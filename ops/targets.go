@@ -25,24 +25,51 @@ func OpenTarget(ctx context.Context, target string) (writers.Writer, error) {
 	}
 	switch u.Scheme {
 	case "postgres", "postgresql":
-		// Refuse here what pgx cannot parse, or reads otherwise than the
-		// options below are read (a password holding '?', say).
-		if _, err := tenant.ParseConfig(target); err != nil {
-			return nil, fmt.Errorf("target %s: %w", name, err)
+		cfg, err := postgresTarget(target, u, name)
+		if err != nil {
+			return nil, err
 		}
-		return openPostgresTarget(ctx, u, name)
+		return postgres.New(ctx, cfg)
 	case "bigquery":
 		return bqwriter.Open(ctx, target) // parameters: writers/bigquery.ConfigFromURL
 	}
 	return nil, fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", name, u.Scheme)
 }
 
-// openPostgresTarget opens a PostgreSQL warehouse; the options it takes from
-// the query are documented in load's help and removed before connecting.
-// A bad or repeated option is refused, naming it, before anything is
-// written (postgres.New checks the names and templates). name is the
-// target's URL, redacted, for errors.
-func openPostgresTarget(ctx context.Context, u *url.URL, name string) (writers.Writer, error) {
+// CheckTarget checks a target URL as OpenTarget reads it (it parses, its
+// options are known, given once and well formed) without connecting: what
+// the front ends run at start, so that a malformed target fails there and
+// not at the first load. Errors are OpenTarget's.
+func CheckTarget(target string) error {
+	name := tenant.Redact(target)
+	u, err := tenant.ParseURL(target)
+	if err != nil {
+		return fmt.Errorf("target %s: %w", name, err)
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql":
+		_, err := postgresTarget(target, u, name)
+		return err
+	case "bigquery":
+		if _, err := bqwriter.ConfigFromURL(target); err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("target %s: unknown scheme %q (want postgres:// or bigquery://)", name, u.Scheme)
+}
+
+// postgresTarget reads a PostgreSQL warehouse's URL; the options it takes
+// from the query are documented in load's help and removed before
+// connecting. A bad or repeated option is refused, naming it, before
+// anything is written (postgres.New checks the names and templates). name
+// is the target's URL, redacted, for errors.
+func postgresTarget(target string, u *url.URL, name string) (postgres.Config, error) {
+	// Refuse here what pgx cannot parse, or reads otherwise than the
+	// options below are read (a password holding '?', say).
+	if _, err := tenant.ParseConfig(target); err != nil {
+		return postgres.Config{}, fmt.Errorf("target %s: %w", name, err)
+	}
 	cfg := postgres.Config{}
 	q := u.Query()
 	for key, set := range map[string]func(string) error{
@@ -57,10 +84,10 @@ func openPostgresTarget(ctx context.Context, u *url.URL, name string) (writers.W
 			continue
 		}
 		if n := len(q[key]); n > 1 {
-			return nil, fmt.Errorf("target %s: option %s given %d times", name, key, n)
+			return postgres.Config{}, fmt.Errorf("target %s: option %s given %d times", name, key, n)
 		}
 		if err := set(q.Get(key)); err != nil {
-			return nil, fmt.Errorf("target %s: option %s: %w", name, key, err)
+			return postgres.Config{}, fmt.Errorf("target %s: option %s: %w", name, key, err)
 		}
 		q.Del(key)
 	}
@@ -69,7 +96,7 @@ func openPostgresTarget(ctx context.Context, u *url.URL, name string) (writers.W
 	// literal '+' is written %2B): spell spaces %20.
 	conn.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 	cfg.URL = conn.String()
-	return postgres.New(ctx, cfg)
+	return cfg, nil
 }
 
 // nonEmpty refuses an option given empty (which would mean the default).

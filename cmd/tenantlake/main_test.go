@@ -125,7 +125,9 @@ func TestOnlyReadCreatesALake(t *testing.T) {
 		{"gc", "--all", "--dry-run"},
 		{"gc", "--tenant", "acme", "--keep-last", "1"},
 		{"load", "--tenant", "acme", "--latest", "--target", dsn},
+		{"replay", "--tenant", "acme", "--at", "2026-11-20", "--dry-run"},
 	} {
+		t.Setenv("TENANTLAKE_TARGETS", dsn) // for replay
 		_, err := execute(t, append([]string{"--lake", lakeURL}, args...)...)
 		if !errors.Is(err, lake.ErrNotFound) || !strings.Contains(err.Error(), "folder "+missing+" does not exist") {
 			t.Errorf("tenantlake %s on a missing lake: %v, want ErrNotFound naming %s", strings.Join(args, " "), err, missing)
@@ -162,6 +164,7 @@ func TestTenantFlagIsBlamed(t *testing.T) {
 			"snapshots": {"snapshots", "--tenant", id},
 			"show":      {"show", "--tenant", id},
 			"gc":        {"gc", "--tenant", id, "--dry-run"},
+			"replay":    {"replay", "--tenant", id, "--at", "2026-11-20", "--dry-run", "--url", "http://127.0.0.1:1"},
 		} {
 			_, err := execute(t, append([]string{"--lake", f.url}, args...)...)
 			want := cmd + ": --tenant: " + reason

@@ -720,3 +720,63 @@ func TestServeWithEmulator(t *testing.T) {
 		t.Errorf("loads of the first snapshot: %+v", old)
 	}
 }
+
+// TestRunKilledThenRunAgain: `run --once` killed right after its Schedule
+// call published the read requests (recorded in the lake; the in-process
+// Pub/Sub holding them dies with it), then started again at once: the new
+// run reads and loads every tenant, and every snapshot the lake lists is
+// complete and loadable.
+func TestRunKilledThenRunAgain(t *testing.T) {
+	p := newPipeline(t, 3)
+	dir := strings.TrimPrefix(p.lake, "file://")
+	for round := 0; round < 2; round++ {
+		cmd := exec.Command(filepath.Join(binDir, "tenantlake"), "run", "--once", "--listen", "127.0.0.1:0", "--backoff", "50ms")
+		cmd.Env = p.env
+		cmd.SysProcAttr = sysProcAttr()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			recs, _ := filepath.Glob(filepath.Join(dir, "tenant=*", "_requests", "*"))
+			if len(recs) > round*3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				killGroup(cmd)
+				_ = cmd.Wait()
+				t.Fatal("run published no read request within a minute")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		killGroup(cmd)
+		_ = cmd.Wait()
+	}
+	sum, logs := p.runOnce()
+	if sum.Failed != 0 || sum.Published != 3 || len(sum.Tenants) != 3 {
+		t.Fatalf("the run after the kills: %+v\n%s", sum, logs)
+	}
+	lv := live(t, p.warehouse)
+	ctx := context.Background()
+	for _, ct := range sum.Tenants {
+		if o := ct.Loads["postgres"]; o.Outcome != "loaded" || lv[ct.Tenant] != ct.Snapshot {
+			t.Errorf("%s: %+v, warehouse live %q", ct.Tenant, o, lv[ct.Tenant])
+		}
+		out, errs, err := p.tl(ctx, "snapshots", "--tenant", ct.Tenant, "--json")
+		if err != nil {
+			t.Fatalf("snapshots: %v\n%s", err, errs)
+		}
+		var snaps []struct {
+			SnapshotID string `json:"snapshot_id"`
+		}
+		if err := json.Unmarshal([]byte(out), &snaps); err != nil {
+			t.Fatal(err)
+		}
+		scratch := pgtest.NewDatabase(t)
+		for _, s := range snaps {
+			if _, errs, err := p.tl(ctx, "load", "--tenant", ct.Tenant, "--at", s.SnapshotID, "--target", scratch+"&name=scratch"); err != nil {
+				t.Errorf("%s: snapshot %s does not load: %v\n%s", ct.Tenant, s.SnapshotID, err, errs)
+			}
+		}
+	}
+}

@@ -62,6 +62,9 @@ func init() {
 func runReplay(cmd *cobra.Command, _ []string) error {
 	ctx := cmd.Context()
 	req := replayFlags.req
+	if err := checkTenantFlag(req.Tenant); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
 	var plan ops.ReplayPlan
 	if replayFlags.url != "" {
 		body, err := json.Marshal(req)
@@ -103,6 +106,15 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	} else {
 		cfg, err := envConfig(cmd, nil, config.Need{Targets: true, Project: !req.DryRun})
 		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		// replay only reads the lake: a mistyped --lake is an error, never
+		// a new empty lake.
+		lk, err := openLake(ctx, false)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if err := lk.Close(); err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
 		var pub *events.PubSub

@@ -59,9 +59,10 @@ var runCmd = &cobra.Command{
   - a dispatcher that delivers each subscription's messages to its function over
     HTTP as a Pub/Sub push subscription does (acknowledged on 2xx, redelivered
     after --backoff otherwise, dead-lettered after --attempts);
-  - the scheduler: with --once, one full cycle (Schedule → Read → Load → loads),
-    then a summary and exit; otherwise Schedule at every --schedule time until
-    interrupted.
+  - the scheduler: with --once, one full cycle (Schedule → Read → Load → loads)
+    for the next whole second (waited for, so that two runs never share a
+    schedule time and its request ids), then a summary and exit; otherwise
+    Schedule at every --schedule time until interrupted.
 
 While it runs, replays can be requested over HTTP:
   curl -X POST http://LISTEN/Replay -d '{"tenant":"acme","at":"2026-11-20"}'
@@ -208,6 +209,12 @@ func runRun(cmd *cobra.Command, _ []string) error {
 	if runFlags.attempts < 5 || runFlags.attempts > 100 {
 		return fmt.Errorf("run: --attempts %d: Pub/Sub allows 5 to 100", runFlags.attempts)
 	}
+	if runFlags.backoff <= 0 {
+		return fmt.Errorf("run: --backoff %s: want a positive duration", runFlags.backoff)
+	}
+	if runFlags.timeout <= 0 {
+		return fmt.Errorf("run: --cycle-timeout %s: want a positive duration", runFlags.timeout)
+	}
 	if runFlags.deliveries < 1 {
 		return fmt.Errorf("run: --deliveries must be at least 1")
 	}
@@ -287,7 +294,19 @@ func runRun(cmd *cobra.Command, _ []string) error {
 	}
 
 	if runFlags.once {
-		sum, err := cycle(time.Now().UTC().Truncate(time.Second))
+		// The schedule time is the next whole second, waited for: the
+		// request ids derive from it (to the second), and the lake records
+		// the requests a run published, while the in-process Pub/Sub that
+		// held them dies with the run. A run killed after its Schedule
+		// and started again within the same second would otherwise find
+		// its requests "already published" and read nothing.
+		at := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(at)):
+		}
+		sum, err := cycle(at)
 		if err != nil {
 			return err
 		}

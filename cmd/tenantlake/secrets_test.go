@@ -231,3 +231,51 @@ func TestHelpAndReplayShowNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestRunServeReplayRefuseBadTargetsAtStart: run, serve and replay check
+// every target URL when they start, before any tenant is read: a target
+// that does not parse or has a bad option fails naming TENANTLAKE_TARGETS
+// and the target, without its password.
+func TestRunServeReplayRefuseBadTargetsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	lakeDir := filepath.Join(dir, "lake")
+	if err := os.Mkdir(lakeDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reg := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(reg, []byte("tenants:\n  - tenant_id: acme\n    connection: env:TL_NOT_SET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]string{
+		"postgres://app:" + pwHead + pwTail + "@127.0.0.1/db?profile_check=maybe",
+		"postgres://app:" + pwHead + pwTail + "@127.0.0.1/db?all_tenants_schema=",
+		"postgres://app:" + pwHead + pwTail + "@127.0.0.1/db?schema_check=false&schema_check=true",
+	}, hostileURLs...)
+	for _, u := range bad {
+		env := []string{"TENANTLAKE_LAKE=file://" + lakeDir, "TENANTLAKE_REGISTRY=" + reg, "TENANTLAKE_TARGETS=" + u,
+			"TENANTLAKE_PROJECT=tenantlake-test", "PUBSUB_EMULATOR_HOST=127.0.0.1:1"}
+		for _, args := range [][]string{
+			{"run", "--once", "--listen", "127.0.0.1:0"},
+			{"serve", "--listen", "127.0.0.1:0"},
+			{"replay", "--tenant", "acme", "--at", "2026-11-20", "--dry-run"},
+		} {
+			got := runCLI(t, env, args...)
+			both := got.stdout + got.stderr
+			name := args[0] + " with target " + tenant.Redact(u)
+			for _, s := range []string{pwHead, pwTail} {
+				if strings.Contains(both, s) {
+					t.Errorf("%s: the output shows %q:\n%s", name, s, both)
+				}
+			}
+			if got.code == 0 || !strings.Contains(got.stderr, "TENANTLAKE_TARGETS: target 1 (") {
+				t.Errorf("%s: exit %d, want a failure naming TENANTLAKE_TARGETS:\n%s", name, got.code, both)
+			}
+			if strings.Contains(both, "TL_NOT_SET") {
+				t.Errorf("%s: a tenant was read before the target was checked:\n%s", name, both)
+			}
+		}
+	}
+	if entries, err := os.ReadDir(lakeDir); err != nil || len(entries) != 0 {
+		t.Errorf("the lake was written: %v %v", entries, err)
+	}
+}
