@@ -57,9 +57,14 @@ func (l *Lake) RecordNames(ctx context.Context, tenant, kind, prefix string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("lake: list records: %w", err)
 	}
-	base = strings.TrimSuffix(base, "x"+recordExt)
+	return l.recordNames(ctx, strings.TrimSuffix(base, "x"+recordExt), prefix)
+}
+
+// recordNames lists, sorted, the names of the records directly under the
+// key prefix base whose names start with prefix.
+func (l *Lake) recordNames(ctx context.Context, base, prefix string) ([]string, error) {
 	var out []string
-	err = l.list(ctx, &blob.ListOptions{Prefix: base + prefix}, func(obj *blob.ListObject) {
+	err := l.list(ctx, &blob.ListOptions{Prefix: base + prefix}, func(obj *blob.ListObject) {
 		name := strings.TrimPrefix(obj.Key, base)
 		if strings.HasSuffix(name, recordExt) && !strings.Contains(name, "/") {
 			out = append(out, strings.TrimSuffix(name, recordExt))

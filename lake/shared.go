@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
-	"strings"
-
-	"gocloud.dev/blob"
 )
 
 // A read may be shared by several processes (the tasks of a distributed
@@ -108,17 +104,5 @@ func (s *Snapshot) GetRecord(ctx context.Context, name string, v any) error {
 // RecordNames lists the names of the snapshot's records that start with
 // prefix, sorted.
 func (s *Snapshot) RecordNames(ctx context.Context, prefix string) ([]string, error) {
-	base := SnapshotPrefix(s.tenant, s.id) + sharedDir
-	var out []string
-	err := s.lake.list(ctx, &blob.ListOptions{Prefix: base + prefix}, func(obj *blob.ListObject) {
-		name := strings.TrimPrefix(obj.Key, base)
-		if strings.HasSuffix(name, recordExt) && !strings.Contains(name, "/") {
-			out = append(out, strings.TrimSuffix(name, recordExt))
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("lake: list records %s%s: %w", base, prefix, err)
-	}
-	sort.Strings(out)
-	return out, nil
+	return s.lake.recordNames(ctx, SnapshotPrefix(s.tenant, s.id)+sharedDir, prefix)
 }

@@ -74,15 +74,7 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 		release()
 		if err != nil {
 			log.Error("read failed", "err", err.Error())
-			failed := &events.LoadFinished{Outcome: writers.Outcome{
-				Tenant: t.ID, Reason: req.Reason, RequestID: req.RequestID, Outcome: writers.OutcomeFailed,
-				Message: "read failed: " + err.Error(), Tables: []writers.TableResult{},
-				StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC(),
-			}}
-			if perr := o.publish(context.WithoutCancel(ctx), o.Topics.Loads, failed); perr != nil {
-				err = errors.Join(err, perr)
-			}
-			return nil, err
+			return nil, o.readFailed(ctx, t.ID, req.Reason, req.RequestID, "read failed", err)
 		}
 		found = m
 	} else {
@@ -96,6 +88,20 @@ func (o *Ops) Read(ctx context.Context, req events.ReadRequested) (*events.Snaps
 		return nil, err
 	}
 	return ev, nil
+}
+
+// readFailed publishes a read's failure on the loads topic (outcome
+// failed, no target) and returns err, joined with a failure to publish.
+func (o *Ops) readFailed(ctx context.Context, tenantID, reason, requestID, what string, err error) error {
+	now := time.Now().UTC()
+	failed := &events.LoadFinished{Outcome: writers.Outcome{
+		Tenant: tenantID, Reason: reason, RequestID: requestID, Outcome: writers.OutcomeFailed,
+		Message: what + ": " + err.Error(), Tables: []writers.TableResult{}, StartedAt: now, FinishedAt: now,
+	}}
+	if perr := o.publish(context.WithoutCancel(ctx), o.Topics.Loads, failed); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	return err
 }
 
 // snapshotOfRequest finds the committed snapshot whose manifest records
@@ -254,15 +260,7 @@ func (o *Ops) ReadJob(ctx context.Context, tenantID, requestID string, read func
 	if found == nil {
 		m, err := read(readers.WithRequestID(ctx, requestID), t)
 		if err != nil {
-			failed := &events.LoadFinished{Outcome: writers.Outcome{
-				Tenant: t.ID, Reason: req.Reason, RequestID: requestID, Outcome: writers.OutcomeFailed,
-				Message: "big read failed: " + err.Error(), Tables: []writers.TableResult{},
-				StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC(),
-			}}
-			if perr := o.publish(context.WithoutCancel(ctx), o.Topics.Loads, failed); perr != nil {
-				err = errors.Join(err, perr)
-			}
-			return nil, err
+			return nil, o.readFailed(ctx, t.ID, req.Reason, requestID, "big read failed", err)
 		}
 		found = m
 	} else {

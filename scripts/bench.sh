@@ -96,11 +96,7 @@ SELECT i, i % 100000, 'customer ' || i, (i % 1000000) / 100.0,
 FROM generate_series(1, $1) i;
 SQL
 }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-median() { python3 -c 'import sys, statistics; print("%.3f" % statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+. scripts/bench-lib.sh # now, since, median, div, mib
 # seconds GODURATION: a Go duration (1m2.5s, 830ms) in seconds.
 seconds() {
   awk -v d="$1" 'BEGIN {
