@@ -79,6 +79,7 @@ func postgresTarget(target string, u *url.URL, name string) (postgres.Config, er
 		"staging_template":   func(v string) (err error) { cfg.StagingTemplate, err = nonEmpty(v); return },
 		"all_tenants_schema": func(v string) (err error) { cfg.AllTenantsSchema, err = nonEmpty(v); return },
 		"name":               func(v string) (err error) { cfg.Name, err = nonEmpty(v); return },
+		"changes":            func(v string) (err error) { cfg.Changes, err = strconv.ParseBool(v); return },
 	} {
 		if !q.Has(key) {
 			continue

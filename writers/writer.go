@@ -72,9 +72,25 @@ type Outcome struct {
 	// replaced, each with why: the tenant's live tables are the snapshot's,
 	// its rows in those combined tables are still the previous snapshot's
 	// (or missing) until its next load or a rebuild (RebuildAllTenants).
-	AllTenantsStale []string  `json:"all_tenants_stale,omitempty"`
-	StartedAt       time.Time `json:"started_at"`
-	FinishedAt      time.Time `json:"finished_at"`
+	AllTenantsStale []string `json:"all_tenants_stale,omitempty"`
+	// Changes says what the load appended to the target's change tables
+	// (package writers/changes), for a target that keeps them; nil for
+	// one that does not, or a load that did not make its snapshot live.
+	Changes    *ChangeSummary `json:"changes,omitempty"`
+	StartedAt  time.Time      `json:"started_at"`
+	FinishedAt time.Time      `json:"finished_at"`
+}
+
+// ChangeSummary is what a load appended to the change tables.
+type ChangeSummary struct {
+	// From is the snapshot the changes were computed from (the previous
+	// live one); empty when none were.
+	From string `json:"from,omitempty"`
+	// Rows counts the change rows appended per change table; a table
+	// without changes is not listed.
+	Rows map[string]int64 `json:"rows,omitempty"`
+	// Note says why no change rows were recorded, when none were.
+	Note string `json:"note,omitempty"`
 }
 
 // TableResult is one table's part of an Outcome.

@@ -49,6 +49,8 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
         staging_template=T      staging schema name (tenantlake_staging_{tenant})
         all_tenants_schema=S    the all-tenants tables' schema (all_tenants)
         name=N                  the target's name in outcomes and the lake's ledger (postgres)
+        changes=true            keep <table>_changes in each tenant's schema: every row the
+                                load inserts, deletes or updates, against the live snapshot
       tenantlake drops or replaces only the schemas, tables and views it created
       (recorded in tenantlake.schemas and tenantlake.tables): an option naming a
       schema it did not create, or a reserved one (public, tenantlake, pg_*), is
@@ -59,6 +61,7 @@ Targets (--target, or the environment variable TENANTLAKE_TARGET):
       dataset whose tables expire, all_tenants combined tables, the tenantlake_ledger.live and
       .loads tables. Options: location=L, dataset_template=T, staging_dataset=D,
       all_tenants_dataset=D, ledger_dataset=D, profile_check=false, schema_check=false,
+      changes=true (<table>_changes in each tenant's dataset, as for postgres),
       mode=copy|ctas (promotion; ctas for the emulator), stream_format=parquet|json
       (how parts of a lake not on GCS are sent; json for the emulator), labels=k:v,k:v, name=N,
       endpoint=URL (an emulator, no authentication). Credentials come from the
@@ -179,6 +182,17 @@ func printOutcome(w io.Writer, out *writers.Outcome) error {
 	}
 	for _, c := range out.SourceChanges {
 		fmt.Fprintf(w, "source changed: %s\n", c)
+	}
+	if c := out.Changes; c != nil {
+		if c.Note != "" {
+			fmt.Fprintf(w, "change tables: %s\n", c.Note)
+		} else {
+			var n int64
+			for _, r := range c.Rows {
+				n += r
+			}
+			fmt.Fprintf(w, "change tables: %d change rows in %d tables, from snapshot %s\n", n, len(c.Rows), c.From)
+		}
 	}
 	fmt.Fprintf(w, "load: %s in %s\n", out.LoadID, out.FinishedAt.Sub(out.StartedAt).Round(1e6))
 	if len(out.Tables) == 0 {

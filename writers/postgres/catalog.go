@@ -35,8 +35,9 @@ const (
 
 // Kinds of the objects in tenantlake.tables.
 const (
-	kindTable = "table"
-	kindView  = "view"
+	kindTable   = "table"
+	kindView    = "view"
+	kindChanges = "changes" // a change table (changes.go)
 )
 
 // catalogSQL creates the catalog tables; it runs in setup after the control
@@ -51,9 +52,16 @@ CREATE TABLE IF NOT EXISTS tenantlake.schemas (
 CREATE TABLE IF NOT EXISTS tenantlake.tables (
 	schema_name text NOT NULL REFERENCES tenantlake.schemas,
 	table_name  text NOT NULL,
-	kind        text NOT NULL CHECK (kind IN ('table', 'view')),
+	kind        text NOT NULL,
 	PRIMARY KEY (schema_name, table_name)
 );
+-- Catalogs made before change tables allowed only tables and views.
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'tenantlake.tables'::regclass AND conname = 'tables_kinds') THEN
+		ALTER TABLE tenantlake.tables DROP CONSTRAINT IF EXISTS tables_kind_check;
+		ALTER TABLE tenantlake.tables ADD CONSTRAINT tables_kinds CHECK (kind IN ('table', 'view', 'changes'));
+	END IF;
+END $$;
 INSERT INTO tenantlake.schemas (schema_name, role) VALUES ('tenantlake', 'control') ON CONFLICT DO NOTHING;`
 
 // schemaRef is a schema the writer needs, and the option that named it

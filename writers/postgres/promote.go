@@ -16,7 +16,7 @@ import (
 // stage creates the staging schema if missing, drops the tables an earlier
 // load of the tenant staged there, and creates and fills the snapshot's
 // tables, in one transaction.
-func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *lake.Manifest, staging schemaRef) ([]writers.TableResult, error) {
+func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *lake.Manifest, staging schemaRef, loadID string, chg *changeLoad) ([]writers.TableResult, error) {
 	var results []writers.TableResult
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if err := ensureSchema(ctx, tx, staging); err != nil {
@@ -42,7 +42,7 @@ func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *la
 			}
 			results = append(results, res)
 		}
-		return nil
+		return stageChanges(ctx, tx, lk, m, staging.name, loadID, chg)
 	})
 	return results, err
 }
@@ -75,9 +75,10 @@ func dropOwned(ctx context.Context, tx pgx.Tx, schema, name, what, desc string) 
 // the snapshot are dropped, the live record is compared and swapped, the
 // tenant's slices of the combined all-tenants tables are replaced
 // (updateAllTenants; a slice that cannot be is listed in
-// out.AllTenantsStale and the promotion still commits), the staging schema
+// out.AllTenantsStale and the promotion still commits), the staged change
+// rows are appended to the change tables (appendChanges), the staging schema
 // is dropped when empty, and the ledger row is written.
-func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef) error {
+func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef, chg *changeLoad) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var cur string
 		err := tx.QueryRow(ctx, `SELECT snapshot_id FROM tenantlake.live WHERE tenant = $1 FOR UPDATE`, req.Tenant).Scan(&cur)
@@ -130,10 +131,16 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		if err != nil {
 			return err
 		}
+		if err := appendChanges(ctx, tx, live.name, staging.name, chg); err != nil {
+			return err
+		}
 		if err := dropIfEmpty(ctx, tx, staging.name); err != nil {
 			return err
 		}
 		out.Outcome, out.Live = writers.OutcomeLoaded, req.SnapshotID
+		if chg != nil {
+			out.Changes = chg.summary
+		}
 		if req.Reason == writers.ReasonReplay && out.PreviousLive > req.SnapshotID {
 			out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s on purpose", out.PreviousLive)
 		}

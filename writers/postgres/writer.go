@@ -11,6 +11,9 @@
 //     created if missing, the tables an earlier load staged there dropped,
 //     and every table created from the manifest's schema and filled with
 //     COPY FROM, streamed from the lake's Parquet parts.
+//     With change tables on (Config.Changes), the change rows from the
+//     live snapshot to this one are staged in the same transaction
+//     (changes.go).
 //  3. The staged tables are validated against the manifest: row counts
 //     always; column profiles and schema unless switched off in Config.
 //     On a failure the load is quarantined: nothing live changes and the
@@ -23,7 +26,8 @@
 //     and an INSERT ... SELECT from its new live table, per table, each
 //     under a savepoint; loads of different tenants do not wait for each
 //     other unless they add a column to the same combined table), the
-//     emptied staging schema is dropped and the ledger row written.
+//     change rows are appended to the change tables, the emptied staging
+//     schema is dropped and the ledger row written.
 //     Analysts see the old snapshot or the new one, never a mix, in the
 //     tenant's schema and in the all-tenants tables. A slice that cannot
 //     be replaced (a column whose type differs from the combined table's)
@@ -114,6 +118,9 @@ type Config struct {
 	// checks. Row counts are always checked.
 	SkipProfile bool
 	SkipSchema  bool
+	// Changes keeps a change table per table in each tenant's schema
+	// (option changes=true; package writers/changes, changes.go).
+	Changes bool
 }
 
 // controlSchema holds the live-snapshot record and the ledger.
@@ -484,9 +491,13 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := writers.NoteSourceChanges(ctx, lk, out, m); err != nil {
 		return false, err
 	}
+	chg, err := w.prepareChanges(ctx, lk, m, prev)
+	if err != nil {
+		return false, err
+	}
 
 	t0 := time.Now()
-	results, err := w.stage(ctx, conn, lk, m, stagingRef)
+	results, err := w.stage(ctx, conn, lk, m, stagingRef, out.LoadID, chg)
 	if err != nil {
 		return false, err
 	}
@@ -503,7 +514,7 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		out.Message = "validation failed (" + writers.FailedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingRef.name
 		return false, nil
 	}
-	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef); err != nil {
+	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef, chg); err != nil {
 		return false, err
 	}
 	return true, nil

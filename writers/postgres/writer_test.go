@@ -26,8 +26,18 @@ type harness struct {
 }
 
 func (h *harness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, error) {
+	return h.newWriter(ctx, t, postgres.Config{})
+}
+
+// NewChangesWriter is NewWriter with change tables (writertest.ChangesHarness).
+func (h *harness) NewChangesWriter(ctx context.Context, t *testing.T) (writers.Writer, error) {
+	return h.newWriter(ctx, t, postgres.Config{Changes: true})
+}
+
+func (h *harness) newWriter(ctx context.Context, t *testing.T, cfg postgres.Config) (writers.Writer, error) {
 	url := pgtest.NewDatabase(t)
-	w, err := postgres.New(ctx, postgres.Config{URL: url})
+	cfg.URL = url
+	w, err := postgres.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -39,6 +49,41 @@ func (h *harness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, 
 
 func (h *harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) (out [][]any, err error) {
 	return h.rows(ctx, w, w.(*postgres.Writer).LiveSchema(tenant), table, columns)
+}
+
+// ChangeRows reads tenant's change table name from its live schema, the
+// JSON columns as their text.
+func (h *harness) ChangeRows(ctx context.Context, w writers.Writer, tenant, name string) (out [][]any, err error) {
+	h.mu.Lock()
+	url := h.urls[w]
+	h.mu.Unlock()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := conn.Close(ctx); err == nil {
+			err = cerr
+		}
+	}()
+	id := pgx.Identifier{w.(*postgres.Writer).LiveSchema(tenant), name}.Sanitize()
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", id).Scan(&exists); err != nil || !exists {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, "SELECT load_id, previous_snapshot_id, snapshot_id, snapshot_time, operation, key::text, row_before::text, row_after::text FROM "+id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
 }
 
 // AllTenantsRows reads the combined table in the all-tenants schema (the

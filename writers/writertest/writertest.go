@@ -99,6 +99,7 @@ func RunConformance(t *testing.T, h Harness) {
 	t.Run("InterruptedLoad", func(t *testing.T) { testInterrupted(t, h) })
 	t.Run("FailuresStateTrueLive", func(t *testing.T) { testFailuresStateLive(t, h) })
 	t.Run("AllTenants", func(t *testing.T) { testAllTenants(t, h) })
+	t.Run("ChangeTables", func(t *testing.T) { testChangeTables(t, h) })
 }
 
 // corpusSQL creates the source tables: every type family of docs/types.md,
