@@ -86,6 +86,10 @@ type ChangeSummary struct {
 	// From is the snapshot the changes were computed from (the previous
 	// live one); empty when none were.
 	From string `json:"from,omitempty"`
+	// LoadID is the load whose promotion the change rows belong to (their
+	// load_id): this load, or the load whose interrupted promotion of the
+	// same snapshot this one completes.
+	LoadID string `json:"load_id,omitempty"`
 	// Rows counts the change rows appended per change table; a table
 	// without changes is not listed.
 	Rows map[string]int64 `json:"rows,omitempty"`

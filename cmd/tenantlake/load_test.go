@@ -100,6 +100,23 @@ func TestLoad(t *testing.T) {
 		}
 	}
 
+	// A warehouse that keeps change tables: the second snapshot's load
+	// appends the row it inserted, and says so.
+	changes := pgtest.NewDatabase(t) + "&changes=true"
+	mustExecute(t, "load", "--lake", lakeURL, "--target", changes, "--tenant", "acme", "--snapshot", first.SnapshotID)
+	human = mustExecute(t, "load", "--lake", lakeURL, "--target", changes, "--tenant", "acme", "--latest")
+	if want := "change tables: 1 change rows in 1 tables, from snapshot " + first.SnapshotID; !strings.Contains(human, want) {
+		t.Errorf("load with changes=true: output lacks %q:\n%s", want, human)
+	}
+	cconn := pgtest.Connect(t, strings.TrimSuffix(changes, "&changes=true"))
+	var op, key, after string
+	if err := cconn.QueryRow(ctx, `SELECT operation, key::text, row_after->>'total' FROM tenant_acme.orders_changes`).Scan(&op, &key, &after); err != nil {
+		t.Fatal(err)
+	}
+	if op != "insert" || key != `{"id":3}` || after != "1.50" {
+		t.Errorf("orders_changes: %s %s total %s; want insert {\"id\":3} total 1.50", op, key, after)
+	}
+
 	// A snapshot whose manifest disagrees with its data: quarantined, exit non-zero.
 	lk, err := lake.Open(ctx, lakeURL)
 	if err != nil {
@@ -136,6 +153,8 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?name=a&name=b"}, "option name given 2 times"},
 		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?schema_template="}, "option schema_template: empty"},
 		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?profile_check=maybe"}, "option profile_check"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?changes=yes-please"}, "option changes"},
+		{[]string{"--tenant", "acme", "--latest", "--target", "bigquery://p?changes=often"}, "changes=\"often\""},
 		{[]string{"--tenant", "acme", "--latest", "--target", "postgres://x/y?staging_template=tenant_{tenant}"}, "options schema_template=tenant_{tenant} and staging_template=tenant_{tenant}"},
 	} {
 		_, err := execute(t, append([]string{"load", "--lake", lakeURL}, tc.args...)...)

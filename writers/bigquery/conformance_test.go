@@ -48,6 +48,34 @@ func (harness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, err
 	return New(ctx, cfg)
 }
 
+// NewChangesWriter is NewWriter with change tables (writertest.ChangesHarness).
+func (harness) NewChangesWriter(ctx context.Context, t *testing.T) (writers.Writer, error) {
+	cfg := emulatorConfig(t)
+	cfg.StreamFormat, cfg.Changes = StreamJSON, true
+	return New(ctx, cfg)
+}
+
+// ChangeRows reads tenant's change table name; none when it does not exist.
+func (harness) ChangeRows(ctx context.Context, w writers.Writer, tenant, name string) ([][]any, error) {
+	bw, ok := w.(*Writer)
+	if !ok {
+		return nil, fmt.Errorf("writer is a %T", w)
+	}
+	tb := bw.client.Dataset(bw.datasetName(tenant)).Table(name)
+	if _, err := tb.Metadata(ctx); isNotFound(err) {
+		return nil, nil
+	}
+	rows, err := suiteRows(ctx, bw, tb, []string{"load_id", "previous_snapshot_id", "snapshot_id", "snapshot_time", "operation", "key", "row_before", "row_after"})
+	for _, r := range rows {
+		for i, v := range r {
+			if v == nil {
+				r[i] = nil // an untyped nil, as the suite wants for NULL
+			}
+		}
+	}
+	return rows, err
+}
+
 // LiveRows selects columns of tenant's live table and converts BigQuery's
 // values to the suite's Go types (writertest.Canonical).
 func (harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) ([][]any, error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/changes"
 )
 
 // promote replaces live table dst with staged table src, atomically per
@@ -107,6 +108,17 @@ func (w *Writer) dropOtherTables(ctx context.Context, ds *bigquery.Dataset, m *l
 		}
 		if m.Table(t.TableID) != nil {
 			continue
+		}
+		if strings.HasSuffix(t.TableID, changes.Suffix) {
+			// A change table stays when its table goes: it is the
+			// table's history.
+			md, err := t.Metadata(ctx)
+			if err != nil {
+				return dropped, fmt.Errorf("read table %s.%s: %w", ds.DatasetID, t.TableID, err)
+			}
+			if md.Labels[labelChanges] == "true" {
+				continue
+			}
 		}
 		if err := t.Delete(ctx); err != nil && !isNotFound(err) {
 			return dropped, fmt.Errorf("drop table %s.%s, not in snapshot %s: %w", ds.DatasetID, t.TableID, m.SnapshotID, err)

@@ -342,7 +342,14 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.tables[key] = true
 		var tb map[string]any
 		json.Unmarshal(body, &tb)
-		f.schemas[tb["tableReference"].(map[string]any)["tableId"].(string)] = tb["schema"]
+		tid := tb["tableReference"].(map[string]any)["tableId"].(string)
+		f.schemas[tid] = tb["schema"]
+		if tb["labels"] != nil {
+			if f.meta[tid] == nil {
+				f.meta[tid] = map[string]any{}
+			}
+			f.meta[tid]["labels"] = tb["labels"]
+		}
 		w.Write(body)
 	case r.Method == http.MethodGet && len(parts) == 6 && parts[4] == "tables":
 		schema, ok := f.schemas[parts[5]]
@@ -727,5 +734,65 @@ func TestOptionsRefused(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Open(%s): %v; want an error containing %q", c.url, err, c.want)
 		}
+	}
+}
+
+// TestChangeAppendConfigurationSent: staged change rows are appended by a
+// copy job, WRITE_APPEND into the change table created before (labelled
+// tenantlake_changes=true), under an id derived from the load whose
+// promotion they belong to: a load completing that promotion attaches to
+// the job instead of appending again. A table of that name without the
+// label is never appended to.
+func TestChangeAppendConfigurationSent(t *testing.T) {
+	f, w := newFakeAPI(t)
+	ds := w.client.Dataset("tenant_acme")
+	c := &changeLoad{summary: &writers.ChangeSummary{LoadID: "l1"}, staged: []stagedChanges{{
+		name: "orders_changes", table: w.client.Dataset("tenantlake_staging").Table("acme__l1__orders_changes"),
+	}}}
+	ids, err := w.appendChanges(context.Background(), ds, "acme", c)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("append: ids %v, err %v", ids, err)
+	}
+	cp := f.configOf(t, "copy")
+	wantJSON(t, "sourceTables", cp["sourceTables"], `[{"datasetId":"tenantlake_staging","projectId":"p","tableId":"acme__l1__orders_changes"}]`)
+	wantJSON(t, "destinationTable", cp["destinationTable"], `{"datasetId":"tenant_acme","projectId":"p","tableId":"orders_changes"}`)
+	wantJSON(t, "writeDisposition", cp["writeDisposition"], `"WRITE_APPEND"`)
+	wantJSON(t, "createDisposition", cp["createDisposition"], `"CREATE_NEVER"`)
+	wantJSON(t, "labels", f.meta["orders_changes"]["labels"], `{"env":"test","tenantlake_changes":"true","tenantlake_tenant":"acme"}`)
+
+	// A later load completing the same promotion (its own staged table,
+	// the same origin): the append job is found by its id, not run again.
+	c.staged[0].table = w.client.Dataset("tenantlake_staging").Table("acme__l2__orders_changes")
+	again, err := w.appendChanges(context.Background(), ds, "acme", c)
+	if err != nil || !reflect.DeepEqual(again, ids) {
+		t.Fatalf("second append: ids %v (want %v), err %v", again, ids, err)
+	}
+	if n := len(f.inserts); n != 1 {
+		t.Errorf("%d jobs inserted, want 1", n)
+	}
+
+	// A user's table named like a change table.
+	f.schemas["items_changes"] = map[string]any{"fields": []any{map[string]any{"name": "x", "type": "STRING"}}}
+	f.tables["tenant_acme.mine"] = true
+	c = &changeLoad{summary: &writers.ChangeSummary{LoadID: "l3"}, staged: []stagedChanges{{
+		name: "items_changes", table: w.client.Dataset("tenantlake_staging").Table("acme__l3__items_changes"),
+	}}}
+	if err := w.checkChangeTable(context.Background(), ds.Table("items_changes")); err == nil || !strings.Contains(err.Error(), "is not tenantlake's change table") {
+		t.Errorf("user's items_changes: %v; want it refused", err)
+	}
+	if err := w.checkChangeTable(context.Background(), ds.Table("missing_changes")); !errors.Is(err, errNoTable) {
+		t.Errorf("missing change table: %v; want errNoTable", err)
+	}
+}
+
+// TestChangeAppendSQL: with mode=ctas the append is one INSERT ... SELECT
+// of the change columns.
+func TestChangeAppendSQL(t *testing.T) {
+	src := &bigquery.Table{ProjectID: "p", DatasetID: "tenantlake_staging", TableID: "acme__l1__orders_changes"}
+	dst := &bigquery.Table{ProjectID: "p", DatasetID: "tenant_acme", TableID: "orders_changes"}
+	cols := "`load_id`, `previous_snapshot_id`, `snapshot_id`, `snapshot_time`, `operation`, `key`, `row_before`, `row_after`"
+	want := "INSERT INTO `p.tenant_acme.orders_changes` (" + cols + ") SELECT " + cols + " FROM `p.tenantlake_staging.acme__l1__orders_changes`"
+	if got := appendSQL(src, dst); got != want {
+		t.Errorf("appendSQL:\n%s\nwant\n%s", got, want)
 	}
 }

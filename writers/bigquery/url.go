@@ -18,7 +18,7 @@ import (
 //	    &staging_dataset=tenantlake_staging&all_tenants_dataset=all_tenants
 //	    &ledger_dataset=tenantlake_ledger&mode=copy|ctas&stream_format=parquet|json
 //	    &json_columns=json|string&profile_check=false
-//	    &schema_check=false&labels=team:data,env:dev&name=bigquery
+//	    &schema_check=false&changes=true&labels=team:data,env:dev&name=bigquery
 //	    &endpoint=http://127.0.0.1:9050
 //
 // Every parameter is optional (the defaults of Config) and may be given
@@ -67,6 +67,12 @@ func ConfigFromURL(raw string) (Config, error) {
 			default:
 				return Config{}, fmt.Errorf("bigquery target %q: option json_columns=%s: want json or string", name, v)
 			}
+		case "changes":
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("bigquery target %q: changes=%q: %w", name, v, err)
+			}
+			cfg.Changes = on
 		case "profile_check", "schema_check":
 			on, err := strconv.ParseBool(v)
 			if err != nil {

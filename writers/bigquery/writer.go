@@ -66,6 +66,9 @@ type Config struct {
 	// JSON is always staged as STRING, since BigQuery loads no Parquet into
 	// a JSON field; by default the promotion parses it with PARSE_JSON.
 	JSONAsString bool
+	// Changes keeps a change table per table in each tenant's dataset
+	// (URL changes=true; package writers/changes, changes.go).
+	Changes bool
 
 	// SkipProfiles and SkipSchema switch off the column-profile and schema
 	// checks. Row counts are always checked.
@@ -360,6 +363,10 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := w.ensureDatasets(ctx, req.Tenant); err != nil {
 		return err
 	}
+	chg, err := w.prepareChanges(ctx, lk, m, rec, out.LoadID)
+	if err != nil {
+		return err
+	}
 
 	// 1. Stage and 2. validate every table.
 	results := make([]writers.TableResult, len(tables))
@@ -391,6 +398,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		out.Live = live
 		return nil
 	}
+	if err := w.stageChanges(ctx, lk, m, req.Tables, out.LoadID, chg); err != nil {
+		return err
+	}
 
 	// 3. Promote, between a compare-and-swap claim of the live record and
 	// its release. A tenant's first load first claims its number.
@@ -402,6 +412,11 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	}
 	if err := w.swapLive(ctx, req.Tenant, rec.LoadID, next); err != nil {
 		return err
+	}
+	if chg != nil {
+		// Recorded from here on, so that a load completing an interrupted
+		// promotion finds the changes' base and ids in the lake's ledger.
+		out.Changes = chg.summary
 	}
 	interrupted := func(err error) error {
 		return fmt.Errorf("%w (promotion interrupted: the live record says %s is being promoted and the live tables may mix it with %q; loading it again completes it)", err, req.SnapshotID, live)
@@ -428,6 +443,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		for _, name := range dropped {
 			slices = append(slices, sliceTable{name: name})
 		}
+	}
+	if _, err := w.appendChanges(ctx, ds, req.Tenant, chg); err != nil {
+		return interrupted(err)
 	}
 	done := next
 	done.State = stateLive

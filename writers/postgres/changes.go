@@ -67,7 +67,7 @@ func stageChanges(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m *lake.Manifes
 	if c == nil || c.base == nil {
 		return nil
 	}
-	c.summary.From = c.base.SnapshotID
+	c.summary.From, c.summary.LoadID = c.base.SnapshotID, loadID
 	c.summary.Rows = map[string]int64{}
 	var cur string
 	var batch [][]any
@@ -82,7 +82,7 @@ func stageChanges(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m *lake.Manifes
 		batch = batch[:0]
 		return nil
 	}
-	err := changes.Compute(ctx, lk, c.base, m, loadID, "", func(table string, r changes.Row) error {
+	err := changes.Compute(ctx, lk, c.base, m, nil, loadID, "", func(table string, r changes.Row) error {
 		name := changes.TableName(table, maxIdent)
 		if name != cur {
 			if err := flush(); err != nil {
