@@ -63,9 +63,10 @@ type stagedChanges struct {
 
 // prepareChanges finds what a load's changes are computed from: the
 // previous live snapshot, or, when the load completes an interrupted
-// promotion of the same snapshot, what that promotion's load recorded in
-// the lake's ledger. nil when the target keeps no change tables.
-func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Manifest, rec liveRecord, loadID string) (*changeLoad, error) {
+// promotion of the same snapshot, what that promotion's load (interrupted,
+// from the lake's ledger; nil when it left no record) recorded. nil when
+// the target keeps no change tables.
+func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Manifest, rec liveRecord, interrupted *writers.Outcome, loadID string) (*changeLoad, error) {
 	if !w.cfg.Changes {
 		return nil, nil
 	}
@@ -74,18 +75,17 @@ func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Mani
 	}
 	from, origin := rec.Snapshot, loadID
 	if rec.State == statePromoting {
-		prev, err := w.interruptedChanges(ctx, lk, m.Tenant, rec)
-		if err != nil {
-			return nil, err
+		var prev *writers.ChangeSummary
+		if interrupted != nil {
+			prev = interrupted.Changes
 		}
-		if prev == nil || prev.From == "" || rec.Snapshot != m.SnapshotID {
-			note := fmt.Sprintf("the promotion of %s by load %s was interrupted and left no record of its changes' base: no change rows", rec.Snapshot, rec.LoadID)
-			if prev != nil && prev.Note != "" {
-				note = prev.Note
-			} else if rec.Snapshot != m.SnapshotID {
-				note = fmt.Sprintf("the promotion of %s by load %s was interrupted, so the live tables mixed two snapshots: no change rows", rec.Snapshot, rec.LoadID)
-			}
-			return &changeLoad{summary: &writers.ChangeSummary{Note: note}}, nil
+		switch {
+		case rec.Snapshot != m.SnapshotID:
+			return &changeLoad{summary: &writers.ChangeSummary{Note: fmt.Sprintf("the promotion of %s by load %s was interrupted, so the live tables mixed two snapshots: no change rows", rec.Snapshot, rec.LoadID)}}, nil
+		case prev != nil && prev.From == "" && prev.Note != "":
+			return &changeLoad{summary: &writers.ChangeSummary{Note: prev.Note}}, nil
+		case prev == nil || prev.From == "" || prev.LoadID == "":
+			return &changeLoad{summary: &writers.ChangeSummary{Note: fmt.Sprintf("the promotion of %s by load %s was interrupted and left no record of its changes' base: no change rows", rec.Snapshot, rec.LoadID)}}, nil
 		}
 		from, origin = prev.From, prev.LoadID
 	}
@@ -96,20 +96,20 @@ func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Mani
 	return &changeLoad{base: base, summary: &writers.ChangeSummary{LoadID: origin, Note: note}}, nil
 }
 
-// interruptedChanges returns the change summary the lake's ledger records
-// for the load that claimed rec, nil when it has none.
-func (w *Writer) interruptedChanges(ctx context.Context, lk *lake.Lake, tenant string, rec liveRecord) (*writers.ChangeSummary, error) {
+// interruptedLoad returns the lake ledger's record of the load that
+// claimed rec (a promotion it did not finish), nil when it left none.
+func (w *Writer) interruptedLoad(ctx context.Context, lk *lake.Lake, tenant string, rec liveRecord) (*writers.Outcome, error) {
 	recs, err := lk.LedgerOf(ctx, tenant, w.Target(), rec.Snapshot)
 	if err != nil {
-		return nil, fmt.Errorf("change rows: ledger of the interrupted load %s: %w", rec.LoadID, err)
+		return nil, fmt.Errorf("ledger of the interrupted load %s: %w", rec.LoadID, err)
 	}
 	for _, r := range recs {
 		var out writers.Outcome
 		if err := json.Unmarshal(r, &out); err != nil {
-			return nil, fmt.Errorf("change rows: ledger of %s/%s: %w: %v", tenant, rec.Snapshot, lake.ErrCorrupt, err)
+			return nil, fmt.Errorf("ledger of %s/%s: %w: %v", tenant, rec.Snapshot, lake.ErrCorrupt, err)
 		}
 		if out.LoadID == rec.LoadID {
-			return out.Changes, nil
+			return &out, nil
 		}
 	}
 	return nil, nil

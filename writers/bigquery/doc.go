@@ -66,8 +66,15 @@
 //     After each promotion the live table's metadata is read and any
 //     expiration (carried from the staged table, or a dataset default)
 //     cleared under the etag read, then read again: a live table never
-//     keeps an expiration. A full load then drops live tables that the
-//     snapshot does not have.
+//     keeps an expiration. A full load then drops the live tables of the
+//     snapshot live before (and, completing an interrupted promotion, of
+//     the one before that) that this snapshot does not have, as their
+//     manifests in the lake list them (ownedTables): a table of a user's
+//     in a tenant dataset is never dropped; nor is a table of a snapshot
+//     whose manifest retention deleted (the outcome's message says so).
+//     With change tables on (Config.Changes, changes.go) the change rows
+//     are staged after validation and appended before the record says
+//     live.
 //  4. Record what is live, in the tenant's own live record (live.go): the
 //     first load creates it with its row by CREATE TABLE ... AS SELECT,
 //     which fails if a concurrent first load created it; later loads
@@ -136,6 +143,9 @@
 //     column-partitioned table per day), one per tenant per load, and hold
 //     at most 10,000 partitions, so at most 10,000 tenants (claimTenantNum
 //     refuses the next, naming the limit).
+//   - Change tables (Config.Changes): per table with changes one more load
+//     job (into staging) and one copy job (the append), and one table
+//     operation on the change table: at most 2 × N × M more jobs a day.
 //
 // So the first limit is the project's 100,000 load jobs (and copy jobs) a
 // day when N × M reaches it (1,000 tenants of 100 tables), else the
@@ -156,7 +166,10 @@
 //     (stream_format=json), CTAS promotion. Every case passes: types round
 //     trip, empty tables, redelivery, quarantine of a tampered manifest and
 //     of tampered parts, stale loads, replay, two tenants at once, an
-//     interrupted load and its retry. JSON values now round-trip with
+//     interrupted load and its retry, change tables (the rows of a load,
+//     of a replay back and of a dropped table, appended by INSERT ...
+//     SELECT with mode=ctas, nothing on a redelivery). JSON values now
+//     round-trip with
 //     numbers and JSON null (staged as STRING, parsed by PARSE_JSON at
 //     promotion). The harness leaves out (Omissions; the suite logs each)
 //     the corpus values the emulator cannot hold or return: FLOAT64 NaN
@@ -206,7 +219,10 @@
 // (TestFailedJobRetriedUnderNextAttempt) and earlier deliveries' failed
 // attempts walked past uncharged (TestAttemptBudgetPerDelivery); load job
 // batches of 10,000 URIs and 15 TB and the streamed-parts limit
-// (TestGCSBatches).
+// (TestGCSBatches); the change rows' append as a copy job, WRITE_APPEND
+// and CREATE_NEVER into the labelled change table, found again by its id
+// when a later load completes the same promotion, and a user's table of
+// that name refused (TestChangeAppendConfigurationSent, TestChangeAppendSQL).
 //
 // To confirm on a real project, with scripts/bigquery-smoke.sh PROJECT
 // BUCKET (package writers/bigquery/smoke; it has not been run from here,

@@ -430,6 +430,16 @@ func TestLifecycle(t *testing.T) {
 
 	step(s1.SnapshotID, writers.ReasonScheduled, writers.OutcomeLoaded)
 	rows1 := liveRows(t, w, "acme", "corpus")
+	// An analyst's own table in the tenant's dataset: no load drops it.
+	mine := w.client.Dataset(w.datasetName("acme")).Table("analyst_notes")
+	if err := mine.Create(ctx, &bigquery.TableMetadata{Schema: bigquery.Schema{{Name: "note", Type: bigquery.StringFieldType}}}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := mine.Metadata(ctx); err != nil {
+			t.Errorf("the analyst's table after the loads: %v", err)
+		}
+	}()
 	again := step(s1.SnapshotID, writers.ReasonScheduled, writers.OutcomeAlreadyLive)
 	if len(again.Tables) != 0 || again.Live != s1.SnapshotID {
 		t.Errorf("redelivery loaded tables %+v, live %q", again.Tables, again.Live)

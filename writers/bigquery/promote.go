@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
-	"google.golang.org/api/iterator"
 
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/writers"
-	"github.com/tenantlake/tenantlake/writers/changes"
 )
 
 // promote replaces live table dst with staged table src, atomically per
@@ -92,38 +90,57 @@ func (w *Writer) clearExpiration(ctx context.Context, dst *bigquery.Table) error
 	return nil
 }
 
-// dropOtherTables deletes the live tables of a tenant that are not in
-// snapshot m, so that a full load (or replay) leaves exactly m's tables. It
-// returns the names it dropped.
-func (w *Writer) dropOtherTables(ctx context.Context, ds *bigquery.Dataset, m *lake.Manifest) ([]string, error) {
-	var dropped []string
-	it := ds.Tables(ctx)
-	for {
-		t, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return dropped, fmt.Errorf("list tables of dataset %s: %w", ds.DatasetID, err)
-		}
-		if m.Table(t.TableID) != nil {
+// ownedTables returns the names of the live tables of a tenant that a full
+// load of m may drop: the tables of the snapshots whose loads made them,
+// that is of the snapshot live before (previous) and, when the load
+// completes an interrupted promotion, of the one live before that
+// (interrupted's PreviousLive), less m's own. Tables of a user's, or of a
+// snapshot whose manifest retention deleted, are never named; the second
+// result says which manifests were gone.
+func ownedTables(ctx context.Context, lk *lake.Lake, m *lake.Manifest, previous string, interrupted *writers.Outcome) ([]string, []string, error) {
+	ids := []string{previous}
+	if interrupted != nil && interrupted.PreviousLive != previous {
+		ids = append(ids, interrupted.PreviousLive)
+	}
+	var names, gone []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || id == m.SnapshotID {
 			continue
 		}
-		if strings.HasSuffix(t.TableID, changes.Suffix) {
-			// A change table stays when its table goes: it is the
-			// table's history.
-			md, err := t.Metadata(ctx)
-			if err != nil {
-				return dropped, fmt.Errorf("read table %s.%s: %w", ds.DatasetID, t.TableID, err)
-			}
-			if md.Labels[labelChanges] == "true" {
-				continue
+		pm, err := lk.Manifest(ctx, m.Tenant, id)
+		if errors.Is(err, lake.ErrNotFound) {
+			gone = append(gone, id)
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("manifest of the previous live snapshot %s: %w", id, err)
+		}
+		for _, t := range pm.Tables {
+			if m.Table(t.Name) == nil && !seen[t.Name] {
+				seen[t.Name] = true
+				names = append(names, t.Name)
 			}
 		}
-		if err := t.Delete(ctx); err != nil && !isNotFound(err) {
-			return dropped, fmt.Errorf("drop table %s.%s, not in snapshot %s: %w", ds.DatasetID, t.TableID, m.SnapshotID, err)
+	}
+	return names, gone, nil
+}
+
+// dropTables deletes the tenant's live tables names (ownedTables), so
+// that a full load (or replay) leaves no table of an earlier snapshot
+// that m does not have. A table already gone is skipped. It returns the
+// names it dropped.
+func (w *Writer) dropTables(ctx context.Context, ds *bigquery.Dataset, m *lake.Manifest, names []string) ([]string, error) {
+	var dropped []string
+	for _, name := range names {
+		err := ds.Table(name).Delete(ctx)
+		if isNotFound(err) {
+			continue
 		}
-		dropped = append(dropped, t.TableID)
+		if err != nil {
+			return dropped, fmt.Errorf("drop table %s.%s, not in snapshot %s: %w", ds.DatasetID, name, m.SnapshotID, err)
+		}
+		dropped = append(dropped, name)
 	}
 	return dropped, nil
 }

@@ -363,7 +363,15 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := w.ensureDatasets(ctx, req.Tenant); err != nil {
 		return err
 	}
-	chg, err := w.prepareChanges(ctx, lk, m, rec, out.LoadID)
+	// A load that completes an interrupted promotion reads what the
+	// interrupted load recorded: the snapshot live before it.
+	var interruptedLoad *writers.Outcome
+	if rec.State == statePromoting {
+		if interruptedLoad, err = w.interruptedLoad(ctx, lk, req.Tenant, rec); err != nil {
+			return err
+		}
+	}
+	chg, err := w.prepareChanges(ctx, lk, m, rec, interruptedLoad, out.LoadID)
 	if err != nil {
 		return err
 	}
@@ -436,7 +444,14 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		slices = append(slices, sliceTable{name: t.Name, schema: ls})
 	}
 	if len(req.Tables) == 0 {
-		dropped, err := w.dropOtherTables(ctx, ds, m)
+		owned, gone, err := ownedTables(ctx, lk, m, live, interruptedLoad)
+		if err != nil {
+			return interrupted(err)
+		}
+		if len(gone) > 0 {
+			out.Message = "tables of snapshot(s) " + strings.Join(gone, ", ") + " (no longer in the lake) that this snapshot lacks were kept, if any"
+		}
+		dropped, err := w.dropTables(ctx, ds, m, owned)
 		if err != nil {
 			return interrupted(err)
 		}
@@ -455,7 +470,11 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	out.Outcome = writers.OutcomeLoaded
 	out.Live = req.SnapshotID
 	if req.Reason == writers.ReasonReplay && live > req.SnapshotID {
-		out.Message = fmt.Sprintf("replay: replaced newer live snapshot %s with %s", live, req.SnapshotID)
+		msg := fmt.Sprintf("replay: replaced newer live snapshot %s with %s", live, req.SnapshotID)
+		if out.Message != "" {
+			msg += "; " + out.Message
+		}
+		out.Message = msg
 	}
 
 	// 4. The tenant's slices of the combined all-tenants tables. The
