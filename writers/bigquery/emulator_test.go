@@ -335,6 +335,28 @@ func TestLiveRecordCompareAndSwap(t *testing.T) {
 	if got, err := w.readLive(ctx, "globex"); err != nil || got != (liveRecord{}) {
 		t.Errorf("another tenant's record %+v, %v; want none", got, err)
 	}
+
+	// The shared live table of earlier versions: a tenant without a record
+	// of its own reads its row there (without a load id, so its next load
+	// creates its record); two rows fail, naming the table.
+	if err := w.exec(ctx, "CREATE TABLE "+tablePath(w.client.Dataset(w.cfg.LedgerDataset).Table(legacyLiveTable))+
+		" AS SELECT 'initech' AS tenant, '20261120T010203.456Z' AS snapshot_id, 'live' AS state, 'old1' AS load_id, CURRENT_TIMESTAMP() AS updated_at"+
+		" UNION ALL SELECT 'hooli', '20261120T010203.456Z', 'live', 'old2', CURRENT_TIMESTAMP()"+
+		" UNION ALL SELECT 'hooli', '20261120T020203.456Z', 'live', 'old3', CURRENT_TIMESTAMP()"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Live(ctx, "initech"); err != nil || got != "20261120T010203.456Z" {
+		t.Errorf("legacy record of initech: %q, %v", got, err)
+	}
+	if got, err := w.readLive(ctx, "initech"); err != nil || got != (liveRecord{Snapshot: "20261120T010203.456Z", State: stateLive}) {
+		t.Errorf("legacy record of initech: %+v, %v", got, err)
+	}
+	if _, err := w.readLive(ctx, "hooli"); err == nil || !strings.Contains(err.Error(), "2 rows for tenant hooli") {
+		t.Errorf("two legacy rows: %v; want an error naming them", err)
+	}
+	if got, err := w.readLive(ctx, "acme"); err != nil || got != r3 {
+		t.Errorf("acme's own record %+v, %v; want %+v (its own record wins)", got, err, r3)
+	}
 	// Tenant numbers are claimed in order, each once.
 	for want := int64(0); want < 3; want++ {
 		if n, err := w.claimTenantNum(ctx, fmt.Sprintf("t%d", want)); err != nil || n != want {

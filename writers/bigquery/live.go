@@ -74,7 +74,7 @@ func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error
 			break
 		}
 		if isNotFound(err) {
-			return liveRecord{}, nil
+			return w.legacyLive(ctx, tenant)
 		}
 		if err != nil {
 			return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
@@ -91,6 +91,55 @@ func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error
 		return recs[0], nil
 	}
 	return liveRecord{}, fmt.Errorf("live record of %s (table %s.%s): %d rows, want one", tenant, w.cfg.LedgerDataset, liveTablePrefix+tenant, len(recs))
+}
+
+// legacyLiveTable is the live-record table shared by every tenant that
+// versions before the per-tenant records kept in the ledger dataset.
+const legacyLiveTable = "live"
+
+// legacyLive reads tenant's row of the shared live table of earlier
+// versions, so a deployment that upgrades keeps each tenant's live snapshot
+// (and the stale check) until the tenant's next load creates its own
+// record; zero when neither exists. The record read has no load id, so that
+// next load creates the tenant's record (CREATE TABLE ... AS SELECT) and
+// claims its tenant number; the shared table is never written again. Two
+// rows for one tenant (two first loads that raced under the old scheme)
+// fail, naming the table.
+func (w *Writer) legacyLive(ctx context.Context, tenant string) (liveRecord, error) {
+	tb := w.client.Dataset(w.cfg.LedgerDataset).Table(legacyLiveTable)
+	if _, err := tb.Metadata(ctx); isNotFound(err) {
+		return liveRecord{}, nil
+	} else if err != nil {
+		return liveRecord{}, fmt.Errorf("read the shared live table %s.%s: %w", w.cfg.LedgerDataset, legacyLiveTable, err)
+	}
+	q := w.client.Query("SELECT snapshot_id, state FROM " + tablePath(tb) + " WHERE tenant = " + literal(tenant))
+	q.Location, q.Labels = w.cfg.Location, w.cfg.Labels
+	it, err := q.Read(ctx)
+	if err != nil {
+		return liveRecord{}, fmt.Errorf("read %s's row of the shared live table %s.%s: %w", tenant, w.cfg.LedgerDataset, legacyLiveTable, err)
+	}
+	var recs []liveRecord
+	for {
+		var r liveRecord
+		err := it.Next(&r)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return liveRecord{}, fmt.Errorf("read %s's row of the shared live table %s.%s: %w", tenant, w.cfg.LedgerDataset, legacyLiveTable, err)
+		}
+		recs = append(recs, r)
+	}
+	switch len(recs) {
+	case 0:
+		return liveRecord{}, nil
+	case 1:
+		if _, err := lake.ParseSnapshotID(recs[0].Snapshot); err != nil {
+			return liveRecord{}, fmt.Errorf("%s's row of the shared live table %s.%s: %w", tenant, w.cfg.LedgerDataset, legacyLiveTable, err)
+		}
+		return liveRecord{Snapshot: recs[0].Snapshot, State: recs[0].State}, nil
+	}
+	return liveRecord{}, fmt.Errorf("the shared live table %s.%s of an earlier version has %d rows for tenant %s, want one: delete all but the row of the snapshot its dataset holds, then load again", w.cfg.LedgerDataset, legacyLiveTable, len(recs), tenant)
 }
 
 // swapSQL is the statement that replaces tenant's live record with next if
