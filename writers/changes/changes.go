@@ -86,11 +86,33 @@ func TableName(table string, maxLen int) string {
 }
 
 // Check refuses a snapshot that has a table with the name of one of its
-// tables' change tables: the two would be one table in the target.
+// tables' change tables, or two tables with one change table: the two would
+// be one table in the target.
 func Check(m *lake.Manifest, maxLen int) error {
+	owner := map[string]string{}
 	for _, t := range m.Tables {
-		if c := TableName(t.Name, maxLen); m.Table(c) != nil {
+		c := TableName(t.Name, maxLen)
+		if m.Table(c) != nil {
 			return fmt.Errorf("%w: snapshot %s of tenant %s has a table %s, the name of table %s's change table: switch off changes for this target, or rename one of the tables", lake.ErrInvalid, m.SnapshotID, m.Tenant, c, t.Name)
+		}
+		if o, ok := owner[c]; ok {
+			return fmt.Errorf("%w: snapshot %s of tenant %s has tables %s and %s, whose change tables are both named %s: switch off changes for this target, or rename one of the tables", lake.ErrInvalid, m.SnapshotID, m.Tenant, o, t.Name, c)
+		}
+		owner[c] = t.Name
+	}
+	return nil
+}
+
+// CheckBase refuses a snapshot m that has a table with the name of the
+// change table of a table that base, the snapshot live before it, has and
+// m drops: that change table gets the dropped table's deletes.
+func CheckBase(base, m *lake.Manifest, maxLen int) error {
+	for _, t := range base.Tables {
+		if m.Table(t.Name) != nil {
+			continue
+		}
+		if c := TableName(t.Name, maxLen); m.Table(c) != nil {
+			return fmt.Errorf("%w: snapshot %s of tenant %s has a table %s, the name of the change table of table %s, which the live snapshot %s has and this one drops: switch off changes for this target, or rename the table", lake.ErrInvalid, m.SnapshotID, m.Tenant, c, t.Name, base.SnapshotID)
 		}
 	}
 	return nil
@@ -108,6 +130,9 @@ func Base(ctx context.Context, lk *lake.Lake, tenant, previous string) (*lake.Ma
 	if errors.Is(err, lake.ErrNotFound) {
 		return nil, "the previous live snapshot " + previous + " is no longer in the lake: no change rows", nil
 	}
+	if errors.Is(err, lake.ErrCorrupt) {
+		return nil, "", corruptBase(previous, err)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("change rows: manifest of the previous live snapshot %s: %w", previous, err)
 	}
@@ -118,7 +143,9 @@ func Base(ctx context.Context, lk *lake.Lake, tenant, previous string) (*lake.Ma
 // tempDir, "" for the system's) and calls emit with each change row, table
 // by table, tables in diff's order: the tables named (nil: every table of
 // either snapshot). loadID is the load that makes to live. An error emit
-// returns stops Compute and is returned.
+// returns stops Compute and is returned. A part of from that does not match
+// its manifest fails Compute with an error naming from that does not wrap
+// lake.ErrCorrupt (to's parts are verified when they are staged).
 func Compute(ctx context.Context, lk *lake.Lake, from, to *lake.Manifest, tables []string, loadID, tempDir string, emit func(table string, r Row) error) error {
 	at, err := lake.ParseSnapshotID(to.SnapshotID)
 	if err != nil {
@@ -138,10 +165,24 @@ func Compute(ctx context.Context, lk *lake.Lake, from, to *lake.Manifest, tables
 		}
 		return emit(c.Table, r)
 	}})
+	if errors.Is(err, lake.ErrCorrupt) {
+		// The writers verify to's parts while staging them, before the
+		// change rows are computed: the corrupt part is from's. It is not
+		// to's fault, so the error no longer matches lake.ErrCorrupt (which
+		// quarantines to).
+		return corruptBase(from.SnapshotID, err)
+	}
 	if err != nil {
 		return fmt.Errorf("change rows from %s to %s: %w", from.SnapshotID, to.SnapshotID, err)
 	}
 	return nil
+}
+
+// corruptBase is the error of a load whose previous live snapshot does not
+// match its manifest. It does not wrap lake.ErrCorrupt: the snapshot being
+// loaded is sound, and must not be reported quarantined.
+func corruptBase(previous string, err error) error {
+	return fmt.Errorf("change rows: the previous live snapshot %s does not match its manifest (%v), so the changes from it cannot be computed: restore it, or switch off changes for this target to load without change rows", previous, err)
 }
 
 func rowJSON(r *diff.Row) ([]byte, error) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -55,7 +56,33 @@ func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Mani
 	if err != nil {
 		return nil, err
 	}
+	if base != nil {
+		if err := changes.CheckBase(base, m, maxIdent); err != nil {
+			return nil, err
+		}
+	}
 	return &changeLoad{base: base, summary: &writers.ChangeSummary{Note: note}}, nil
+}
+
+// checkChangeTableNames refuses snapshot m when one of its tables has the
+// name of a change table tenantlake keeps in the tenant's schema live (from
+// an earlier load with change tables on): that table holds the change
+// history of another table, and is never replaced. It only reads, and runs
+// whether or not this target keeps change tables.
+func checkChangeTableNames(ctx context.Context, q querier, live string, m *lake.Manifest) error {
+	names := make([]string, len(m.Tables))
+	for i, t := range m.Tables {
+		names[i] = t.Name
+	}
+	var n string
+	err := q.QueryRow(ctx, `SELECT table_name FROM tenantlake.tables WHERE schema_name = $1 AND kind = $2 AND table_name = ANY($3) ORDER BY 1 LIMIT 1`, live, kindChanges, names).Scan(&n)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("list tenantlake's change tables in %s: %w", live, err)
+	}
+	return fmt.Errorf("%w: snapshot %s of tenant %s has a table %s, the name of tenantlake's change table %s.%s, which holds the change history of another table and is never replaced: rename the table (or drop the change table, losing that history), then load again", lake.ErrInvalid, m.SnapshotID, m.Tenant, n, live, n)
 }
 
 // changeBatch is how many change rows one COPY carries.

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,4 +59,65 @@ func TestChangeTablesInTheWay(t *testing.T) {
 	equal(t, "the user's table", f.query(`SELECT mine FROM tenant_acme.extra_changes`), []string{"42"})
 	equal(t, "orders after the failed load", f.query(`SELECT v FROM tenant_acme.orders`), []string{"b"})
 	equal(t, "orders_changes after the failed load", f.query(`SELECT operation, row_after->>'v' FROM tenant_acme.orders_changes`), []string{"update|b"})
+}
+
+// TestChangeTableNameReused: a snapshot whose table has the name of a
+// change table (one tenantlake keeps in the tenant's schema, or one the
+// load would fill with the rows of a table the snapshot drops) is refused
+// before anything is written, with an error that says it is tenantlake's
+// change table, with or without change tables switched on; the change
+// history stays.
+func TestChangeTableNameReused(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{Changes: true})
+	v1 := f.snapshot("acme", `CREATE TABLE orders (id int PRIMARY KEY, v text)`, `INSERT INTO orders VALUES (1, 'a')`)
+	f.load(w, v1, writers.OutcomeLoaded)
+	v2 := f.snapshot("acme", `CREATE TABLE orders (id int PRIMARY KEY, v text)`, `INSERT INTO orders VALUES (1, 'b')`)
+	f.load(w, v2, writers.OutcomeLoaded)
+	history := []string{`update|{"id":1,"v":"b"}`}
+	equal(t, "orders_changes", f.query(`SELECT operation, row_after::text FROM tenant_acme.orders_changes`), history)
+
+	// orders goes, a source table orders_changes comes.
+	v3 := f.snapshot("acme", `CREATE TABLE orders_changes (id int)`, `INSERT INTO orders_changes VALUES (7)`)
+	for _, cfg := range []postgres.Config{{Changes: true}, {}} {
+		w := f.writer(cfg)
+		out, err := w.Load(f.ctx, f.lk, writers.Request{Tenant: "acme", SnapshotID: v3.SnapshotID, Reason: writers.ReasonScheduled})
+		if !errors.Is(err, lake.ErrInvalid) || !strings.Contains(err.Error(), "change table") || strings.Contains(err.Error(), "already exists") ||
+			out == nil || out.Outcome != writers.OutcomeFailed || out.Live != v2.SnapshotID {
+			t.Errorf("changes=%v: load of a snapshot with a table orders_changes: %v, outcome %+v; want ErrInvalid saying orders_changes is a change table, %s still live", cfg.Changes, err, out, v2.SnapshotID)
+		}
+	}
+	equal(t, "orders_changes after the refused loads", f.query(`SELECT operation, row_after::text FROM tenant_acme.orders_changes`), history)
+	equal(t, "staging schemas", f.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenantlake_staging_%'`), nil)
+
+	// A table with no change table yet, whose deletes would go to the
+	// change table named like the snapshot's new table.
+	f2 := newFixture(t)
+	w2 := f2.writer(postgres.Config{Changes: true})
+	f2.load(w2, f2.snapshot("acme", `CREATE TABLE items (k int)`, `INSERT INTO items VALUES (1)`), writers.OutcomeLoaded)
+	m := f2.snapshot("acme", `CREATE TABLE items_changes (k int)`, `INSERT INTO items_changes VALUES (1)`)
+	out, err := w2.Load(f2.ctx, f2.lk, writers.Request{Tenant: "acme", SnapshotID: m.SnapshotID, Reason: writers.ReasonScheduled})
+	if !errors.Is(err, lake.ErrInvalid) || !strings.Contains(err.Error(), "items_changes") || strings.Contains(err.Error(), "already exists") || out == nil || out.Outcome != writers.OutcomeFailed {
+		t.Errorf("load of a snapshot that drops items and has items_changes: %v, outcome %+v; want ErrInvalid naming items_changes", err, out)
+	}
+}
+
+// TestChangesCorruptBase: a part of the previous live snapshot that does not
+// match its manifest fails the load naming that snapshot; the new snapshot,
+// which is sound, is not reported quarantined, and nothing changes.
+func TestChangesCorruptBase(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{Changes: true})
+	v1 := f.snapshot("acme", `CREATE TABLE orders (id int PRIMARY KEY, v text)`, `INSERT INTO orders VALUES (1, 'a')`)
+	f.load(w, v1, writers.OutcomeLoaded)
+	v2 := f.snapshot("acme", `CREATE TABLE orders (id int PRIMARY KEY, v text)`, `INSERT INTO orders VALUES (1, 'b')`)
+	if err := os.WriteFile(filepath.Join(f.lakeDir, v1.Tables[0].Files[0].Path), []byte("not the part"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := w.Load(f.ctx, f.lk, writers.Request{Tenant: "acme", SnapshotID: v2.SnapshotID, Reason: writers.ReasonScheduled})
+	if err == nil || out == nil || out.Outcome != writers.OutcomeFailed || !strings.Contains(out.Message, "previous live snapshot "+v1.SnapshotID) {
+		t.Errorf("load over a corrupt previous snapshot: %v, outcome %+v; want failed, naming the previous live snapshot %s", err, out, v1.SnapshotID)
+	}
+	equal(t, "orders", f.query(`SELECT v FROM tenant_acme.orders`), []string{"a"})
+	equal(t, "change tables", f.query(`SELECT tablename FROM pg_tables WHERE tablename LIKE '%changes'`), nil)
 }

@@ -23,12 +23,14 @@ type fixture struct {
 	t         *testing.T
 	ctx       context.Context
 	lk        *lake.Lake
+	lakeDir   string // the file lake's folder
 	warehouse string
 }
 
 func newFixture(t *testing.T) *fixture {
 	ctx := t.Context()
-	lk, err := lake.Open(ctx, "file://"+t.TempDir())
+	dir := t.TempDir()
+	lk, err := lake.Open(ctx, "file://"+dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Error(err)
 		}
 	})
-	return &fixture{t: t, ctx: ctx, lk: lk, warehouse: pgtest.NewDatabase(t)}
+	return &fixture{t: t, ctx: ctx, lk: lk, lakeDir: dir, warehouse: pgtest.NewDatabase(t)}
 }
 
 // snapshot creates tenant id's source database with stmts and reads it.

@@ -491,6 +491,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	if err := writers.NoteSourceChanges(ctx, lk, out, m); err != nil {
 		return false, err
 	}
+	if err := checkChangeTableNames(ctx, conn, liveRef.name, m); err != nil {
+		return false, err
+	}
 	chg, err := w.prepareChanges(ctx, lk, m, prev)
 	if err != nil {
 		return false, err
