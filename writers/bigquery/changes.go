@@ -56,6 +56,7 @@ type changeLoad struct {
 }
 
 type stagedChanges struct {
+	source string          // the table whose changes they are
 	name   string          // the change table
 	table  *bigquery.Table // its staged rows
 	jobIDs []string
@@ -64,9 +65,10 @@ type stagedChanges struct {
 // prepareChanges finds what a load's changes are computed from: the
 // previous live snapshot, or, when the load completes an interrupted
 // promotion of the same snapshot, what that promotion's load (interrupted,
-// from the lake's ledger; nil when it left no record) recorded. nil when
+// from the lake's ledger; nil when it left no record) recorded. full says
+// the load is of the whole snapshot (it drops the tables m lacks). nil when
 // the target keeps no change tables.
-func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Manifest, rec liveRecord, interrupted *writers.Outcome, loadID string) (*changeLoad, error) {
+func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Manifest, full bool, rec liveRecord, interrupted *writers.Outcome, loadID string) (*changeLoad, error) {
 	if !w.cfg.Changes {
 		return nil, nil
 	}
@@ -92,6 +94,11 @@ func (w *Writer) prepareChanges(ctx context.Context, lk *lake.Lake, m *lake.Mani
 	base, note, err := changes.Base(ctx, lk, m.Tenant, from)
 	if err != nil {
 		return nil, err
+	}
+	if base != nil && full {
+		if err := changes.CheckBase(base, m, maxName); err != nil {
+			return nil, err
+		}
 	}
 	return &changeLoad{base: base, summary: &writers.ChangeSummary{LoadID: origin, Note: note}}, nil
 }
@@ -144,9 +151,9 @@ func (w *Writer) stageChanges(ctx context.Context, lk *lake.Lake, m *lake.Manife
 	}
 	c.summary.From, c.summary.Rows = c.base.SnapshotID, map[string]int64{}
 	type spill struct {
-		name string
-		f    *os.File
-		buf  *bufio.Writer
+		source, name string
+		f            *os.File
+		buf          *bufio.Writer
 	}
 	var files []*spill
 	defer func() {
@@ -162,7 +169,7 @@ func (w *Writer) stageChanges(ctx context.Context, lk *lake.Lake, m *lake.Manife
 			if err != nil {
 				return fmt.Errorf("change rows of %s: %w", table, err)
 			}
-			cur = &spill{name: name, f: f, buf: bufio.NewWriterSize(f, 1<<20)}
+			cur = &spill{source: table, name: name, f: f, buf: bufio.NewWriterSize(f, 1<<20)}
 			files = append(files, cur)
 		}
 		line, err := json.Marshal(changeRow{LoadID: r.LoadID, Previous: r.Previous, Snapshot: r.Snapshot,
@@ -193,7 +200,7 @@ func (w *Writer) stageChanges(ctx context.Context, lk *lake.Lake, m *lake.Manife
 		if err != nil {
 			return fmt.Errorf("stage change rows for %s: %w", s.name, err)
 		}
-		c.staged = append(c.staged, stagedChanges{name: s.name, table: st, jobIDs: ids})
+		c.staged = append(c.staged, stagedChanges{source: s.source, name: s.name, table: st, jobIDs: ids})
 	}
 	return nil
 }
@@ -231,7 +238,7 @@ func (w *Writer) appendChanges(ctx context.Context, ds *bigquery.Dataset, tenant
 		dst := ds.Table(s.name)
 		err := dst.Create(ctx, &bigquery.TableMetadata{
 			Schema:      changeSchema,
-			Description: "tenantlake: the rows each load of tenant " + tenant + " changed in table " + strings.TrimSuffix(s.name, changes.Suffix),
+			Description: "tenantlake: the rows each load of tenant " + tenant + " changed in table " + s.source,
 			Labels:      w.labels(map[string]string{labelTenant: tenant, labelChanges: "true"}),
 		})
 		if err != nil && !isAlreadyExists(err) {
@@ -264,8 +271,32 @@ func (w *Writer) appendChanges(ctx context.Context, ds *bigquery.Dataset, tenant
 	return ids, nil
 }
 
+// checkNotChangeTables refuses tables of which one has the name of a change
+// table in the tenant's dataset ds (labelled tenantlake_changes=true, from
+// a load with change tables on): promoting it would replace a table's
+// change history. Only names ending in changes.Suffix are looked up. It
+// runs whether or not this target keeps change tables.
+func (w *Writer) checkNotChangeTables(ctx context.Context, ds *bigquery.Dataset, m *lake.Manifest, tables []*lake.Table) error {
+	for _, t := range tables {
+		if !strings.HasSuffix(t.Name, changes.Suffix) {
+			continue
+		}
+		err := w.checkChangeTable(ctx, ds.Table(t.Name))
+		if err == nil {
+			return fmt.Errorf("%w: snapshot %s of tenant %s has a table %s, the name of tenantlake's change table %s.%s, which holds the change history of another table and is never replaced: rename the table (or drop the change table, losing that history), then load again", lake.ErrInvalid, m.SnapshotID, m.Tenant, t.Name, ds.DatasetID, t.Name)
+		}
+		if !errors.Is(err, errNoTable) && !errors.Is(err, errNotChangeTable) {
+			return err
+		}
+	}
+	return nil
+}
+
 // errNoTable: the change table does not exist yet.
 var errNoTable = errors.New("no such table")
+
+// errNotChangeTable: a table of a change table's name is not one.
+var errNotChangeTable = errors.New("is not tenantlake's change table")
 
 // checkChangeTable fails unless dst carries the change-table label (or
 // does not exist: errNoTable): a user's table of that name is never
@@ -279,7 +310,7 @@ func (w *Writer) checkChangeTable(ctx context.Context, dst *bigquery.Table) erro
 		return fmt.Errorf("read change table %s.%s: %w", dst.DatasetID, dst.TableID, err)
 	}
 	if md.Labels[labelChanges] != "true" {
-		return fmt.Errorf("%s.%s exists and is not tenantlake's change table (no label %s=true): rename or drop it, or switch off changes for this target, then load again", dst.DatasetID, dst.TableID, labelChanges)
+		return fmt.Errorf("%s.%s exists and %w (no label %s=true): rename or drop it, or switch off changes for this target, then load again", dst.DatasetID, dst.TableID, errNotChangeTable, labelChanges)
 	}
 	return nil
 }

@@ -783,6 +783,17 @@ func TestChangeAppendConfigurationSent(t *testing.T) {
 	if err := w.checkChangeTable(context.Background(), ds.Table("missing_changes")); !errors.Is(err, errNoTable) {
 		t.Errorf("missing change table: %v; want errNoTable", err)
 	}
+
+	// A snapshot table with the name of the change table made above is
+	// refused before anything is loaded; one named like a table that is
+	// not a change table, or like none, is not.
+	m := &lake.Manifest{Tenant: "acme", SnapshotID: snap, Tables: []lake.Table{{Name: "orders_changes"}, {Name: "items_changes"}, {Name: "new_changes"}}}
+	if err := w.checkNotChangeTables(context.Background(), ds, m, []*lake.Table{&m.Tables[0]}); !errors.Is(err, lake.ErrInvalid) || !strings.Contains(err.Error(), "tenant_acme.orders_changes") {
+		t.Errorf("snapshot table orders_changes over the change table: %v; want ErrInvalid naming it", err)
+	}
+	if err := w.checkNotChangeTables(context.Background(), ds, m, []*lake.Table{&m.Tables[1], &m.Tables[2]}); err != nil {
+		t.Errorf("snapshot tables items_changes and new_changes: %v", err)
+	}
 }
 
 // TestChangeAppendSQL: with mode=ctas the append is one INSERT ... SELECT

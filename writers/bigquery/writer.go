@@ -371,7 +371,10 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 			return err
 		}
 	}
-	chg, err := w.prepareChanges(ctx, lk, m, rec, interruptedLoad, out.LoadID)
+	if err := w.checkNotChangeTables(ctx, ds, m, tables); err != nil {
+		return err
+	}
+	chg, err := w.prepareChanges(ctx, lk, m, len(req.Tables) == 0, rec, interruptedLoad, out.LoadID)
 	if err != nil {
 		return err
 	}
