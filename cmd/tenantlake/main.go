@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -133,8 +134,35 @@ func printJSON(w io.Writer, v any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := root.ExecuteContext(ctx); err != nil {
+	stopProfile := startCPUProfile()
+	err := root.ExecuteContext(ctx)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tenantlake:", err)
 		os.Exit(1)
+	}
+}
+
+// startCPUProfile writes a Go CPU profile of the whole run to the file
+// named by TENANTLAKE_CPUPROFILE, when set (for benchmarks: go tool pprof);
+// the returned func stops it.
+func startCPUProfile() func() {
+	path := os.Getenv("TENANTLAKE_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tenantlake: TENANTLAKE_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "tenantlake: TENANTLAKE_CPUPROFILE:", err)
+		}
 	}
 }

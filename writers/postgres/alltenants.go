@@ -8,17 +8,20 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The all-tenants schema holds one combined table per table name: every
-// tenant's live rows, with a first column tenant_id (text NOT NULL,
-// indexed). The promoting transaction of a tenant deletes its rows there
-// and inserts those of its new live table (INSERT ... SELECT), so the
-// tenant's slice changes atomically with its promotion, and loads of other
-// tenants, which touch other rows, run side by side. Only a load that
-// creates a combined table or adds a column to it takes that table's
-// advisory lock (class lockCombined) and, for the ALTER TABLE, its
-// ACCESS EXCLUSIVE lock, until it commits; tables are taken in name order.
+// tenant's live rows, with a first column tenant_id (text NOT NULL), the
+// table partitioned by it, one partition per tenant (slices.go). The
+// promoting transaction of a tenant swaps its partition for the one filled
+// while staging, so the tenant's slice changes atomically with its
+// promotion. A promotion takes each combined table's advisory lock (class
+// lockCombined), then its ACCESS EXCLUSIVE lock, until it commits; tables
+// are taken in name order. A combined table of an earlier version (not
+// partitioned, indexed on tenant_id) has the tenant's rows deleted and
+// inserted from its new live table (INSERT ... SELECT) instead; there only
+// a load that adds a column takes the locks.
 //
 //   - Columns are those of the tenants' tables, in order of first
 //     appearance, all nullable, with the type's name without modifiers
@@ -110,14 +113,35 @@ func (w *Writer) ensureAllTenants(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// allTenantsLockTimeout bounds the wait for a combined table's lock in a
+// promotion (PostgreSQL's lock_timeout).
+const allTenantsLockTimeout = "10s"
+
 // updateAllTenants replaces, in tx, tenant's slice of the combined table of
 // each of tables (sorted, each once): from its live table in schema live
-// when the tenant has it (has[name]), else by deleting the slice. Each
+// when the tenant has it (has[name]), else by deleting the slice;
+// pending[name], when set, is the slice's pending table (slices.go). Each
 // slice is replaced under its own savepoint: the tables whose slice could
 // not be replaced are returned, each with why, their slices as they were.
 // An error is returned only when tx itself cannot go on.
-func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live string, tables []string, has map[string]bool) ([]string, error) {
+func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live string, tables []string, has map[string]bool, pending map[string]pgx.Identifier) ([]string, error) {
 	sort.Strings(tables)
+	if err := forgetDroppedSlices(ctx, tx, tenant); err != nil {
+		return nil, err
+	}
+	// A slice swap locks its combined table: a long query on it must not
+	// hold the promotion (and, queued behind it, every other query on the
+	// table) for long. A table not locked in time keeps the tenant's
+	// previous slice, reported stale; the snapshot goes live all the same.
+	var was string
+	if err := tx.QueryRow(ctx, `SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)`, allTenantsLockTimeout).Scan(&was, new(string)); err != nil {
+		return nil, fmt.Errorf("all-tenants tables: set lock_timeout: %w", err)
+	}
+	defer func() {
+		// Restored for the rest of the promoting transaction; an error
+		// here surfaces at the next statement.
+		_, _ = tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, was)
+	}()
 	var stale []string
 	for i, name := range tables {
 		if i > 0 && tables[i-1] == name {
@@ -127,12 +151,15 @@ func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live s
 		if err != nil {
 			return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
 		}
-		if err := w.replaceSlice(ctx, sp, tenant, live, name, has[name]); err != nil {
+		if err := w.replaceSlice(ctx, sp, tenant, live, name, has[name], pending[name]); err != nil {
 			if rerr := sp.Rollback(ctx); rerr != nil {
 				return nil, errors.Join(fmt.Errorf("all-tenants table %s: %w", name, err), rerr)
 			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
+			}
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				err = fmt.Errorf("the combined table was in use (a query or another load held it) for more than %s: %w", allTenantsLockTimeout, err)
 			}
 			stale = append(stale, fmt.Sprintf("%s (%v)", name, err))
 			continue
@@ -198,8 +225,10 @@ type sliceColumn struct{ live, combined string }
 
 // replaceSlice replaces tenant's slice of the combined table name, in tx
 // (a savepoint): with the rows of live.name when present, else by deleting
-// it. Nothing is changed when it fails.
-func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name string, present bool) error {
+// it. pending, when not nil, is a table that already holds the slice's
+// rows (filled while staging, see stageSlice); it is used when it fits.
+// Nothing is changed when it fails.
+func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name string, present bool, pending pgx.Identifier) error {
 	schema := w.cfg.AllTenantsSchema
 	combinedID := pgx.Identifier{schema, name}.Sanitize()
 	oid, err := w.combinedTable(ctx, tx, name)
@@ -212,8 +241,23 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 		}
 		return nil
 	}
+	partitioned, err := isPartitioned(ctx, tx, oid)
+	if err != nil {
+		return err
+	}
+	if partitioned {
+		// Creating, widening and swapping partitions of this table are
+		// serialized by both locks, always taken in this order.
+		if err := lock(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("lock %s.%s: %w", schema, name, err)
+		}
+	}
 	if !present {
-		if oid == 0 {
+		switch {
+		case oid == 0:
 			// A combined table dropped by hand is forgotten.
 			if err := lock(); err != nil {
 				return err
@@ -222,6 +266,8 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 				return err
 			}
 			return forgetObject(ctx, tx, schema, name)
+		case partitioned:
+			return dropSlice(ctx, tx, oid, schema, name, tenant)
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM "+combinedID+" WHERE "+tenantIDColumn+" = $1", tenant); err != nil {
 			return fmt.Errorf("delete the tenant's rows from %s.%s: %w", schema, name, err)
@@ -239,15 +285,9 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 	if err != nil {
 		return fmt.Errorf("%s.%s: %w", live, name, err)
 	}
-	cols := make([]sliceColumn, 0, len(liveCols))
-	typ := map[string]string{}
-	for _, c := range liveCols {
-		cn := combinedName(c.name)
-		if _, dup := typ[cn]; dup || cn == tenantIDColumn {
-			return fmt.Errorf("columns %s and %s of %s.%s would both be %s", tenantIDColumn, sourceTenantIDColumn, live, name, cn)
-		}
-		typ[cn] = c.typ
-		cols = append(cols, sliceColumn{live: c.name, combined: cn})
+	cols, typ, err := sliceColumns(liveCols, live+"."+name)
+	if err != nil {
+		return err
 	}
 	if oid == 0 {
 		if err := lock(); err != nil {
@@ -258,23 +298,29 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 			return err
 		}
 		if oid == 0 {
+			// New combined tables are partitioned by tenant: one
+			// partition per tenant, swapped whole by a promotion.
 			defs := []string{tenantIDColumn + " text NOT NULL"}
 			for _, c := range cols {
 				defs = append(defs, pgx.Identifier{c.combined}.Sanitize()+" "+typ[c.combined])
 			}
-			for _, stmt := range []string{
-				"CREATE TABLE " + combinedID + " (" + strings.Join(defs, ", ") + ")",
-				"CREATE INDEX ON " + combinedID + " (" + tenantIDColumn + ")",
-			} {
-				if _, err := tx.Exec(ctx, stmt); err != nil {
-					return fmt.Errorf("create all-tenants table %s.%s: %w", schema, name, withDetail(err))
-				}
+			stmt := "CREATE TABLE " + combinedID + " (" + strings.Join(defs, ", ") + ") PARTITION BY LIST (" + tenantIDColumn + ")"
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("create all-tenants table %s.%s: %w", schema, name, withDetail(err))
 			}
 			if err := recordObject(ctx, tx, schema, name, kindTable); err != nil {
 				return err
 			}
 			if oid, err = relation(ctx, tx, schema, name); err != nil {
 				return err
+			}
+		}
+		if partitioned, err = isPartitioned(ctx, tx, oid); err != nil {
+			return err
+		}
+		if partitioned {
+			if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+				return fmt.Errorf("lock %s.%s: %w", schema, name, err)
 			}
 		}
 	}
@@ -303,7 +349,7 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 	if err != nil {
 		return err
 	}
-	if len(add) > 0 {
+	if len(add) > 0 && !partitioned {
 		if err := lock(); err != nil {
 			return err
 		}
@@ -320,6 +366,11 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 			return fmt.Errorf("add columns %s to %s.%s: %w", strings.Join(add, ", "), schema, name, withDetail(err))
 		}
 	}
+	if partitioned {
+		return w.swapSlice(ctx, tx, oid, tenant, live, name, cols, pending)
+	}
+	// A combined table of an earlier version, not partitioned: the
+	// tenant's rows are replaced in place.
 	dst, src := []string{tenantIDColumn}, []string{"$1::text"}
 	for _, c := range cols {
 		dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
@@ -333,6 +384,22 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 		return fmt.Errorf("insert the tenant's rows into %s.%s: %w", schema, name, withDetail(err))
 	}
 	return nil
+}
+
+// sliceColumns maps a tenant table's columns (base types) to their names
+// in the combined table, failing when two would have the same name.
+func sliceColumns(liveCols []column, table string) ([]sliceColumn, map[string]string, error) {
+	cols := make([]sliceColumn, 0, len(liveCols))
+	typ := map[string]string{}
+	for _, c := range liveCols {
+		cn := combinedName(c.name)
+		if _, dup := typ[cn]; dup || cn == tenantIDColumn {
+			return nil, nil, fmt.Errorf("columns %s and %s of %s would both be %s", tenantIDColumn, sourceTenantIDColumn, table, cn)
+		}
+		typ[cn] = c.typ
+		cols = append(cols, sliceColumn{live: c.name, combined: cn})
+	}
+	return cols, typ, nil
 }
 
 // RebuildAllTenants replaces tenant's slice of every combined table in the
@@ -388,7 +455,7 @@ func (w *Writer) RebuildAllTenants(ctx context.Context, tenantID string) (err er
 		if err != nil {
 			return err
 		}
-		stale, err = w.updateAllTenants(ctx, tx, tenantID, schema, append(tables, combined...), has)
+		stale, err = w.updateAllTenants(ctx, tx, tenantID, schema, append(tables, combined...), has, nil)
 		return err
 	})
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/tenantlake/tenantlake/internal/pgtest"
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/writers"
 	"github.com/tenantlake/tenantlake/writers/postgres"
@@ -34,7 +36,7 @@ func TestAllTenantsTables(t *testing.T) {
 	equal(t, "all-tenants tables", f.query(`
 SELECT c.relname, c.relkind, o.kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname
-WHERE n.nspname = 'all_tenants' AND c.relkind <> 'i' ORDER BY 1`), []string{"extra|r|table", "items|r|table"})
+WHERE n.nspname = 'all_tenants' AND c.relkind <> 'i' ORDER BY 1`), []string{"extra|p|table", "items|p|table"})
 	equal(t, "columns of all_tenants.items", f.query(`
 SELECT column_name, data_type, is_nullable FROM information_schema.columns
 WHERE table_schema = 'all_tenants' AND table_name = 'items' ORDER BY ordinal_position`), []string{
@@ -116,7 +118,7 @@ func TestAllTenantsFromViews(t *testing.T) {
 	equal(t, "all_tenants relations", f.query(`
 SELECT c.relname, c.relkind, o.kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname
-WHERE n.nspname = 'all_tenants' ORDER BY 1`), []string{"items|r|table", "other|v|view"})
+WHERE n.nspname = 'all_tenants' ORDER BY 1`), []string{"items|p|table", "other|v|view"})
 	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items`), []string{"acme|3"})
 	equal(t, "public.mine", f.query(`SELECT * FROM public.mine`), []string{"acme|4"})
 }
@@ -151,4 +153,98 @@ func TestAllTenantsConcurrentColumns(t *testing.T) {
 	equal(t, "all_tenants.items", f.query(`SELECT tenant_id, id, coalesce(c0, c1, c2, c3) FROM all_tenants.items ORDER BY 1`), []string{
 		"t0|0|v0", "t1|1|v1", "t2|2|v2", "t3|3|v3",
 	})
+}
+
+// TestAllTenantsPartitions: a combined table has one partition per tenant,
+// in the control schema and tenantlake's; a load swaps the tenant's
+// partition, a user's view over the combined table sees the new rows, no
+// pending slice is left behind; a user's view over a partition itself is
+// never dropped: that slice is reported stale, naming the view, and the
+// snapshot goes live.
+func TestAllTenantsPartitions(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+	f.load(w, f.snapshot("globex", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'g')`), writers.OutcomeLoaded)
+	parts := `
+SELECT n.nspname, pg_get_expr(c.relpartbound, c.oid), o.kind FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname
+WHERE i.inhparent = 'all_tenants.items'::regclass ORDER BY 2`
+	equal(t, "partitions", f.query(parts), []string{"tenantlake|FOR VALUES IN ('acme')|table", "tenantlake|FOR VALUES IN ('globex')|table"})
+	f.exec(f.warehouse, `CREATE VIEW public.everyone AS SELECT tenant_id, id FROM all_tenants.items`)
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text, extra text)`, `INSERT INTO items VALUES (3, 'b', 'x'), (4, 'c', NULL)`), writers.OutcomeLoaded)
+	equal(t, "public.everyone", f.query(`SELECT * FROM public.everyone ORDER BY 1, 2`), []string{"acme|3", "acme|4", "globex|2"})
+	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items ORDER BY 1, 2`), []string{"acme|3|b|x", "acme|4|c|NULL", "globex|2|g|NULL"})
+	equal(t, "partitions after the swap", f.query(parts), []string{"tenantlake|FOR VALUES IN ('acme')|table", "tenantlake|FOR VALUES IN ('globex')|table"})
+	equal(t, "staging schemas and pending slices left", f.query(`
+SELECT schema_name || '.' || table_name FROM tenantlake.tables WHERE table_name LIKE 'tenantlake$slice$%'
+UNION ALL SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenantlake_staging_%'`), nil)
+
+	// A user's view over globex's partition itself.
+	part := f.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'all_tenants.items'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'FOR VALUES IN (''globex'')'`)
+	f.exec(f.warehouse, `CREATE VIEW public.globex_only AS SELECT id FROM tenantlake.`+part[0])
+	snap := f.snapshot("globex", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (5, 'h')`)
+	out := f.load(w, snap, writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "view public.globex_only") {
+		t.Errorf("stale %q; want items, naming public.globex_only", out.AllTenantsStale)
+	}
+	equal(t, "tenant_globex.items", f.query(`SELECT id FROM tenant_globex.items`), []string{"5"})
+	equal(t, "public.globex_only", f.query(`SELECT * FROM public.globex_only`), []string{"2"})
+	equal(t, "pending slices left", f.query(`SELECT table_name FROM tenantlake.tables WHERE table_name LIKE 'tenantlake$slice$%'`), nil)
+}
+
+// TestAllTenantsUnpartitioned: a combined table of an earlier version (not
+// partitioned, a tenant_id index), with a user's view over it, keeps its
+// kind, and its slices are still replaced in place.
+func TestAllTenantsUnpartitioned(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+	// As the earlier version left it.
+	f.exec(f.warehouse,
+		`DROP TABLE all_tenants.items`,
+		`CREATE TABLE all_tenants.items (tenant_id text NOT NULL, id bigint, name text)`,
+		`CREATE INDEX ON all_tenants.items (tenant_id)`,
+		`INSERT INTO all_tenants.items VALUES ('acme', 1, 'a'), ('globex', 9, 'z')`,
+		`CREATE VIEW public.mine AS SELECT * FROM all_tenants.items`)
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text, color text)`, `INSERT INTO items VALUES (2, 'b', 'red')`), writers.OutcomeLoaded)
+	equal(t, "kind", f.query(`SELECT relkind FROM pg_class WHERE oid = 'all_tenants.items'::regclass`), []string{"r"})
+	equal(t, "public.mine", f.query(`SELECT * FROM public.mine ORDER BY 1, 2`), []string{"acme|2|b", "globex|9|z"})
+	equal(t, "all_tenants.items", f.query(`SELECT * FROM all_tenants.items ORDER BY 1, 2`), []string{"acme|2|b|red", "globex|9|z|NULL"})
+	equal(t, "pending slices and partitions left", f.query(`SELECT schema_name || '.' || table_name FROM tenantlake.tables
+WHERE table_name LIKE 'tenantlake$slice$%' OR schema_name = 'tenantlake'`), nil)
+}
+
+// TestAllTenantsLockTimeout: an analyst's open transaction that has read a
+// combined table holds the swap of a tenant's slice at most
+// allTenantsLockTimeout (10 s): the snapshot goes live, the slice is
+// reported stale, saying why, and the analyst's transaction is untouched.
+func TestAllTenantsLockTimeout(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (1)`), writers.OutcomeLoaded)
+	analyst := pgtest.Connect(t, f.warehouse)
+	tx, err := analyst.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	var n int
+	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("analyst's query: %d rows, %v", n, err)
+	}
+	start := time.Now()
+	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (2)`), writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "in use") {
+		t.Errorf("stale %q; want items, in use", out.AllTenantsStale)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("the load waited %s for the combined table", d)
+	}
+	equal(t, "tenant_acme.items", f.query(`SELECT id FROM tenant_acme.items`), []string{"2"})
+	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("analyst's second query: %d rows, %v", n, err)
+	}
 }

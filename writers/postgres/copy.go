@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -114,9 +115,9 @@ func encoderFor(c lake.Column) (encoder, error) {
 			var digits string
 			switch v.Kind() {
 			case parquet.Int32:
-				neg, digits = absDigits(int64(v.Int32()))
+				return appendNumericInt(buf, int64(v.Int32()), scale), nil
 			case parquet.Int64:
-				neg, digits = absDigits(v.Int64())
+				return appendNumericInt(buf, v.Int64(), scale), nil
 			case parquet.FixedLenByteArray, parquet.ByteArray:
 				neg, digits = twosComplementDigits(v.ByteArray())
 			default:
@@ -181,6 +182,73 @@ func twosComplementDigits(b []byte) (neg bool, digits string) {
 	return i.Sign() < 0, new(big.Int).Abs(i).Text(10)
 }
 
+// pow10 holds 10^0 to 10^19 (the largest power of ten below 2^64).
+var pow10 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// appendNumericInt appends x times 10^-scale as appendNumeric does, with no
+// allocation (the COPY of a numeric column makes one such call per value):
+// the base-10000 digits are computed from the integer itself.
+func appendNumericInt(buf []byte, x int64, scale int) []byte {
+	neg := x < 0
+	abs := uint64(x)
+	if neg {
+		abs = -abs // two's complement: right for math.MinInt64 too
+	}
+	pad := (4 - scale%4) % 4
+	if scale+pad >= len(pow10) {
+		// The padded fraction would not fit in a uint64: rare, use the
+		// general path.
+		_, digits := absDigits(x)
+		return appendNumeric(buf, neg, digits, scale)
+	}
+	intPart, frac := abs, uint64(0)
+	if scale > 0 {
+		intPart, frac = abs/pow10[scale], abs%pow10[scale]*pow10[pad]
+	}
+	// groups[n:] are the digits, most significant first.
+	var groups [12]uint16
+	n := len(groups)
+	for i := 0; i < (scale+pad)/4; i++ {
+		n--
+		groups[n] = uint16(frac % 10000)
+		frac /= 10000
+	}
+	fracGroups := len(groups) - n
+	for intPart > 0 {
+		n--
+		groups[n] = uint16(intPart % 10000)
+		intPart /= 10000
+	}
+	weight := len(groups) - n - fracGroups - 1
+	end := len(groups)
+	for n < end && groups[n] == 0 {
+		n, weight = n+1, weight-1
+	}
+	for end > n && groups[end-1] == 0 {
+		end--
+	}
+	var sign uint16
+	if n == end {
+		weight = 0
+	} else if neg {
+		sign = 0x4000
+	}
+	buf = binary.BigEndian.AppendUint16(buf, uint16(end-n))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(int16(weight)))
+	buf = binary.BigEndian.AppendUint16(buf, sign)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(scale))
+	for _, g := range groups[n:end] {
+		buf = binary.BigEndian.AppendUint16(buf, g)
+	}
+	return buf
+}
+
 // appendNumeric appends PostgreSQL's binary numeric: the value is digits
 // (absolute, in decimal) times 10^-scale, negative if neg. The format is
 // ndigits, weight, sign and display scale (int16 each), then ndigits
@@ -221,28 +289,24 @@ func appendNumeric(buf []byte, neg bool, digits string, scale int) []byte {
 	return buf
 }
 
-// partSource streams the rows of one table's Parquet parts as PostgreSQL's
-// binary COPY format, for pgconn's CopyFrom: an io.Reader that encodes a
-// batch of rows each time its buffer runs dry. Memory is bounded by one batch
-// and the Parquet reader's page buffers, whatever the table's size.
+// partSource encodes the rows of one table's Parquet parts as PostgreSQL's
+// binary COPY format, a chunk of about bufferSize bytes at a time. Memory is
+// bounded by the chunks in flight (see copyTee) and the Parquet reader's
+// page buffers, whatever the table's size.
 type partSource struct {
 	table *lake.Table
 	enc   []encoder
 	rows  *writers.PartRows
 
-	// mu guards what pgconn's reading goroutine shares with the caller:
-	// pgconn may return before that goroutine ends.
-	mu  sync.Mutex
-	err error // the error that stopped the rows, kept for the caller
-
-	out     []byte // encoded bytes not yet read
-	started bool   // the COPY header is written
-	done    bool   // the trailer is written
+	started bool // the COPY header is written
+	done    bool // the trailer is written
 }
 
 const (
 	batchRows  = 512
 	bufferSize = 256 << 10
+	// teeDepth is how many chunks each COPY may lag behind the encoder.
+	teeDepth = 4
 )
 
 // copyHeader starts binary COPY data: signature, flags, header extension length.
@@ -260,45 +324,30 @@ func newPartSource(ctx context.Context, lk *lake.Lake, t *lake.Table) (*partSour
 	return s, nil
 }
 
-// Read implements io.Reader.
-func (s *partSource) Read(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.out) == 0 {
-		if s.done {
-			return 0, io.EOF
-		}
-		if err := s.fill(); err != nil {
-			s.err = err
-			return 0, err
-		}
+// chunk encodes rows into a new buffer until it holds bufferSize bytes or
+// the rows end; after the trailer it returns io.EOF.
+func (s *partSource) chunk() ([]byte, error) {
+	if s.done {
+		return nil, io.EOF
 	}
-	n := copy(p, s.out)
-	s.out = s.out[n:]
-	return n, nil
-}
-
-// fill encodes rows until the buffer holds bufferSize bytes or the rows end.
-func (s *partSource) fill() error {
-	buf := s.out[:0]
+	buf := make([]byte, 0, bufferSize+bufferSize/4)
 	if !s.started {
 		buf, s.started = append(buf, copyHeader...), true
 	}
 	for len(buf) < bufferSize {
 		ok, err := s.rows.Next()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !ok {
 			buf, s.done = append(buf, 0xff, 0xff), true // trailer
 			break
 		}
 		if buf, err = s.appendRow(buf, s.rows.Row()); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	s.out = buf
-	return nil
+	return buf, nil
 }
 
 // appendRow appends one tuple: the field count, then each field's length
@@ -326,10 +375,111 @@ func (s *partSource) appendRow(buf []byte, row parquet.Row) ([]byte, error) {
 	return buf, nil
 }
 
-// finish releases the open row group, if an error left one open, and
-// returns the error that stopped the rows, if any.
-func (s *partSource) finish() (readErr, closeErr error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err, s.rows.Close()
+// copyTee runs a partSource in a goroutine of its own (decoding Parquet
+// and encoding COPY data while the connections send the chunks before)
+// and hands every chunk to each of its readers, one per COPY. A reader
+// that stops (its COPY failed) is skipped from then on; the others go on.
+// Chunks are never written after they are handed out.
+type copyTee struct {
+	src  *partSource
+	outs []*teeReader
+	done chan struct{} // closed when the encoding goroutine has ended
+	err  error         // the source's error; read after done, or after a reader's channel closes
 }
+
+// teeReader is one COPY's io.Reader of a copyTee.
+type teeReader struct {
+	tee      *copyTee
+	ch       chan []byte   // closed by the encoder after the last chunk
+	quit     chan struct{} // closed by stop
+	quitOnce sync.Once
+	cur      []byte
+}
+
+// newCopyTee starts encoding src for n readers. The caller stops every
+// reader (stop) once its COPY has returned, then calls wait.
+func newCopyTee(src *partSource, n int) *copyTee {
+	t := &copyTee{src: src, done: make(chan struct{})}
+	for range n {
+		t.outs = append(t.outs, &teeReader{tee: t, ch: make(chan []byte, teeDepth), quit: make(chan struct{})})
+	}
+	go t.run()
+	return t
+}
+
+func (t *copyTee) run() {
+	defer close(t.done)
+	defer func() {
+		for _, o := range t.outs {
+			close(o.ch)
+		}
+	}()
+	for {
+		buf, err := t.src.chunk()
+		if err != nil {
+			if err != io.EOF {
+				t.err = err
+			}
+			return
+		}
+		alive := 0
+		for _, o := range t.outs {
+			select {
+			case <-o.quit:
+				continue
+			default:
+			}
+			select {
+			case o.ch <- buf:
+				alive++
+			case <-o.quit:
+			}
+		}
+		if alive == 0 {
+			t.err = errPendingStopped
+			return
+		}
+	}
+}
+
+// wait waits for the encoding goroutine, once every reader is stopped, and
+// returns the source's error (nil at the end of the rows).
+func (t *copyTee) wait() error {
+	<-t.done
+	if errors.Is(t.err, errPendingStopped) {
+		return nil
+	}
+	return t.err
+}
+
+// Read implements io.Reader.
+func (r *teeReader) Read(p []byte) (int, error) {
+	for len(r.cur) == 0 {
+		buf, ok := <-r.ch
+		if !ok {
+			if r.tee.err != nil {
+				return 0, r.tee.err
+			}
+			select {
+			case <-r.quit:
+				// Stopped before the end: never let a COPY see the
+				// end of data it did not get whole.
+				return 0, errPendingStopped
+			default:
+			}
+			return 0, io.EOF
+		}
+		r.cur = buf
+	}
+	n := copy(p, r.cur)
+	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// stop says the reader's COPY has returned (or must end): the encoder
+// hands it nothing more.
+func (r *teeReader) stop() { r.quitOnce.Do(func() { close(r.quit) }) }
+
+// finish releases the open row group, if an error left one open. It is
+// called once the tee's goroutine has ended.
+func (s *partSource) finish() error { return s.rows.Close() }

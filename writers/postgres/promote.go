@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -13,12 +14,16 @@ import (
 	"github.com/tenantlake/tenantlake/writers"
 )
 
-// stage creates the staging schema if missing, drops the tables an earlier
-// load of the tenant staged there, and creates and fills the snapshot's
-// tables, in one transaction.
-func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *lake.Manifest, staging schemaRef, loadID string, chg *changeLoad) ([]writers.TableResult, error) {
-	var results []writers.TableResult
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+// stage creates the staging schema if missing and drops the tables an
+// earlier load of the tenant staged there (one transaction), then creates
+// and fills the snapshot's tables (a second transaction). Side by side,
+// over a second connection and in a transaction of its own, it fills each
+// table's pending slice of the combined all-tenants table (slices.go) from
+// the same COPY data: pending maps the tables whose slice is ready to
+// their pending table. When that connection fails, pending is empty and
+// the promotion fills the slices itself; the staging goes on.
+func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *lake.Manifest, staging schemaRef, loadID string, chg *changeLoad) (results []writers.TableResult, pending map[string]pgx.Identifier, err error) {
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if err := ensureSchema(ctx, tx, staging); err != nil {
 			return err
 		}
@@ -27,24 +32,131 @@ func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *la
 			return err
 		}
 		for _, name := range old {
-			if err := dropOwned(ctx, tx, staging.name, name, "TABLE", "staged table"); err != nil {
+			if err := dropStaged(ctx, tx, staging.name, name, "staged table"); err != nil {
 				return err
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	slices := w.beginSlices(ctx, m.Tenant)
+	defer slices.end(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for i := range m.Tables {
 			t := &m.Tables[i]
-			res, err := stageTable(ctx, tx, lk, t, staging.name)
+			ps := slices.prepare(ctx, m, i, staging.name)
+			res, err := stageTable(ctx, tx, lk, t, staging.name, slices.tx, ps)
 			if err != nil {
 				return fmt.Errorf("table %s: %w", t.Name, err)
 			}
 			if err := recordObject(ctx, tx, staging.name, t.Name, kindTable); err != nil {
 				return err
 			}
+			slices.staged(ctx, t, ps, res.TargetRows)
 			results = append(results, res)
 		}
+		// Committed before the staged tables are: should the staging
+		// commit fail, the pending slices are dropped by the next load.
+		slices.commit(ctx)
 		return stageChanges(ctx, tx, lk, m, staging.name, loadID, chg)
 	})
-	return results, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, slices.pending, nil
+}
+
+// slicesTx is the transaction, on a connection of its own, that fills the
+// pending slices while the snapshot is staged. Any failure of it only
+// rolls it back: tx is then nil, pending empty, and the staging goes on.
+type slicesTx struct {
+	conn    *pgx.Conn
+	tx      pgx.Tx
+	pending map[string]pgx.Identifier
+}
+
+func (w *Writer) beginSlices(ctx context.Context, tenantID string) *slicesTx {
+	s := &slicesTx{pending: map[string]pgx.Identifier{}}
+	conn, err := w.connect(ctx)
+	if err != nil {
+		slog.Warn("postgres writer: all-tenants slices will be filled at the promotion", "tenant", tenantID, "err", err)
+		return s
+	}
+	s.conn = conn
+	if s.tx, err = conn.Begin(ctx); err != nil {
+		s.fail(ctx, err)
+	}
+	return s
+}
+
+// fail gives up the pending slices.
+func (s *slicesTx) fail(ctx context.Context, err error) {
+	if !errors.Is(err, errPendingStopped) && ctx.Err() == nil {
+		slog.Warn("postgres writer: all-tenants slices will be filled at the promotion", "err", err)
+	}
+	if s.tx != nil {
+		_ = s.tx.Rollback(ctx) // the connection is closed anyway by end
+		s.tx = nil
+	}
+	s.pending = map[string]pgx.Identifier{}
+}
+
+// prepare creates the pending slice of m.Tables[i]; nil when there is none.
+func (s *slicesTx) prepare(ctx context.Context, m *lake.Manifest, i int, staging string) *pendingSlice {
+	if s.tx == nil {
+		return nil
+	}
+	ps := newPendingSlice(m, i, m.Tenant, staging)
+	if ps == nil {
+		return nil
+	}
+	if _, err := s.tx.Exec(ctx, ps.create); err != nil {
+		s.fail(ctx, fmt.Errorf("create pending slice %s: %w", ps.id.Sanitize(), err))
+		return nil
+	}
+	return ps
+}
+
+// staged records ps once its table is staged with rows rows.
+func (s *slicesTx) staged(ctx context.Context, t *lake.Table, ps *pendingSlice, rows int64) {
+	if ps == nil || s.tx == nil {
+		return
+	}
+	if ps.stagedRows != rows {
+		s.fail(ctx, fmt.Errorf("pending slice %s: %d rows, the staged table %d", ps.id.Sanitize(), ps.stagedRows, rows))
+		return
+	}
+	if err := recordObject(ctx, s.tx, ps.id[0], ps.id[1], kindTable); err != nil {
+		s.fail(ctx, err)
+		return
+	}
+	s.pending[t.Name] = ps.id
+}
+
+func (s *slicesTx) commit(ctx context.Context) {
+	if s.tx == nil {
+		return
+	}
+	if err := s.tx.Commit(ctx); err != nil {
+		s.tx = nil
+		s.fail(ctx, err)
+		return
+	}
+	s.tx = nil
+}
+
+// end rolls back what is not committed and closes the connection.
+func (s *slicesTx) end(ctx context.Context) {
+	if s.tx != nil {
+		_ = s.tx.Rollback(ctx)
+		s.tx = nil
+	}
+	if s.conn != nil {
+		var err error
+		closeConn(ctx, s.conn, &err)
+	}
 }
 
 // dropOwned drops tenantlake's relation schema.name (what is "TABLE" or
@@ -78,7 +190,7 @@ func dropOwned(ctx context.Context, tx pgx.Tx, schema, name, what, desc string) 
 // out.AllTenantsStale and the promotion still commits), the staged change
 // rows are appended to the change tables (appendChanges), the staging schema
 // is dropped when empty, and the ledger row is written.
-func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef, chg *changeLoad) error {
+func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef, pending map[string]pgx.Identifier, chg *changeLoad) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var cur string
 		err := tx.QueryRow(ctx, `SELECT snapshot_id FROM tenantlake.live WHERE tenant = $1 FOR UPDATE`, req.Tenant).Scan(&cur)
@@ -127,10 +239,19 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		if err != nil {
 			return err
 		}
-		stale, err := w.updateAllTenants(ctx, tx, req.Tenant, live.name, append(sortedKeys(inSnapshot), combined...), inSnapshot)
+		t0 := time.Now()
+		stale, err := w.updateAllTenants(ctx, tx, req.Tenant, live.name, append(sortedKeys(inSnapshot), combined...), inSnapshot, pending)
 		if err != nil {
 			return err
 		}
+		// The pending slices not attached (a type clash, an all-tenants
+		// table of an earlier version) go.
+		for _, id := range sortedKeys(pending) {
+			if err := dropStaged(ctx, tx, pending[id][0], pending[id][1], "pending all-tenants slice"); err != nil {
+				return err
+			}
+		}
+		slog.Debug("postgres writer: all-tenants slices replaced", "tenant", req.Tenant, "snapshot", req.SnapshotID, "all_tenants", time.Since(t0))
 		if err := appendChanges(ctx, tx, live.name, staging.name, chg); err != nil {
 			return err
 		}

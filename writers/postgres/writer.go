@@ -8,12 +8,15 @@
 //     tenantlake.live: the same snapshot is already-live; a scheduled or
 //     manual load of an older one is skipped-stale; a replay goes on.
 //  2. In one transaction the staging schema (tenantlake_staging_<id>) is
-//     created if missing, the tables an earlier load staged there dropped,
-//     and every table created from the manifest's schema and filled with
-//     COPY FROM, streamed from the lake's Parquet parts.
-//     With change tables on (Config.Changes), the change rows from the
-//     live snapshot to this one are staged in the same transaction
-//     (changes.go).
+//     created if missing and the tables an earlier load staged there
+//     dropped; in a second, every table is created from the manifest's
+//     schema and filled with COPY FROM, streamed from the lake's Parquet
+//     parts (decoded and encoded in a goroutine of its own). Side by side,
+//     over a second connection, the same COPY data fills each table's
+//     pending slice of its combined all-tenants table (slices.go), in the
+//     staging schema. With change tables on (Config.Changes), the change
+//     rows from the live snapshot to this one are staged in the second
+//     transaction too (changes.go).
 //  3. The staged tables are validated against the manifest: row counts
 //     always; column profiles and schema unless switched off in Config.
 //     On a failure the load is quarantined: nothing live changes and the
@@ -21,13 +24,17 @@
 //  4. One transaction promotes the whole snapshot: each staged table
 //     replaces its live table in the tenant's schema (tenant_<id>), the live
 //     tables that are not in the snapshot are dropped, the tenantlake.live
-//     row is compared-and-swapped, the tenant's rows in the combined
-//     all-tenants tables are replaced (alltenants.go: a DELETE of its rows
-//     and an INSERT ... SELECT from its new live table, per table, each
-//     under a savepoint; loads of different tenants do not wait for each
-//     other unless they add a column to the same combined table), the
-//     change rows are appended to the change tables, the emptied staging
-//     schema is dropped and the ledger row written.
+//     row is compared-and-swapped, the tenant's slices of the combined
+//     all-tenants tables are replaced (alltenants.go, slices.go: each
+//     combined table is partitioned by tenant, and the tenant's partition
+//     is dropped and the pending slice attached in its place, metadata
+//     only, per table, each under a savepoint; the swap locks the combined
+//     table until the promotion commits, so promotions of tenants sharing
+//     a combined table, and queries on it, wait for each other that long;
+//     a combined table of an earlier version, not partitioned, has the
+//     tenant's rows deleted and inserted again instead), the change rows
+//     are appended to the change tables, the emptied staging schema is
+//     dropped and the ledger row written.
 //     Analysts see the old snapshot or the new one, never a mix, in the
 //     tenant's schema and in the all-tenants tables. A slice that cannot
 //     be replaced (a column whose type differs from the combined table's)
@@ -64,8 +71,15 @@
 //     target of a foreign key, the promotion fails naming the objects, and
 //     the old snapshot stays live.
 //   - A combined all-tenants table is never dropped or rebuilt: only the
-//     tenant's rows change, columns are only added, so a user's view over
-//     it keeps working. An all-tenants view of an earlier version is
+//     tenant's partition (its rows) changes, columns are only added, so a
+//     user's view over it keeps working and sees the new rows. The
+//     partitions are tenantlake's tables in the control schema
+//     (tenantlake.slice_<oid>_<tenant>); one that a user's object depends
+//     on, or one for the tenant that tenantlake did not create, is never
+//     dropped: that slice is reported stale, naming it. A combined table
+//     of an earlier version (not partitioned) is kept as it is, its
+//     slices replaced in place; dropping it by hand and rebuilding every
+//     tenant (RebuildAllTenants) makes it partitioned. An all-tenants view of an earlier version is
 //     dropped and replaced by a table, unless a user's object depends on
 //     it: then it stays, and its table's slices are reported stale, naming
 //     the object, until the user drops it.
@@ -500,7 +514,7 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 	}
 
 	t0 := time.Now()
-	results, err := w.stage(ctx, conn, lk, m, stagingRef, out.LoadID, chg)
+	results, pending, err := w.stage(ctx, conn, lk, m, stagingRef, out.LoadID, chg)
 	if err != nil {
 		return false, err
 	}
@@ -517,13 +531,18 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		out.Message = "validation failed (" + writers.FailedChecks(out.Tables) + "); nothing promoted; staged tables kept in schema " + stagingRef.name
 		return false, nil
 	}
-	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef, chg); err != nil {
+	t2 := time.Now()
+	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef, pending, chg); err != nil {
 		return false, err
 	}
+	slog.Debug("postgres writer: promoted", "tenant", req.Tenant, "snapshot", req.SnapshotID, "promote", time.Since(t2))
 	return true, nil
 }
 
-func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, staging string) (writers.TableResult, error) {
+// stageTable creates and fills staged table t in tx. With ps, it fills
+// pending slice ps in stx from the same COPY data, side by side (a failed
+// pending COPY only rolls stx back, see slicesTx).
+func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, staging string, stx pgx.Tx, ps *pendingSlice) (writers.TableResult, error) {
 	res := writers.TableResult{Table: t.Name, SourceRows: t.Rows, Checks: []writers.Check{}}
 	defs := make([]string, 0, len(t.Columns))
 	names := make([]string, 0, len(t.Columns))
@@ -553,14 +572,45 @@ func stageTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, t *lake.Table, st
 	// FREEZE: the table was created in this transaction, so its rows can be
 	// written frozen, sparing the validation scan from setting hint bits.
 	copySQL := "COPY " + pgx.Identifier{staging, t.Name}.Sanitize() + " (" + strings.Join(cols, ", ") + ") FROM STDIN WITH (FORMAT binary, FREEZE)"
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, copySQL)
-	readErr, closeErr := src.finish()
+	readers := 1
+	if ps != nil && stx != nil {
+		readers = 2
+	}
+	tee := newCopyTee(src, readers)
+	var sliceErr error
+	var sliceDone chan struct{}
+	if readers == 2 {
+		sliceDone = make(chan struct{})
+		go func() {
+			defer close(sliceDone)
+			r := tee.outs[1]
+			tag, err := stx.Conn().PgConn().CopyFrom(ctx, r, ps.copy)
+			r.stop()
+			sliceErr, ps.stagedRows = err, tag.RowsAffected()
+		}()
+	}
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, tee.outs[0], copySQL)
+	if err != nil {
+		// The staging failed: the pending slice must not end whole.
+		for _, r := range tee.outs {
+			r.stop()
+		}
+	}
+	tee.outs[0].stop()
+	if sliceDone != nil {
+		<-sliceDone
+	}
+	readErr := tee.wait()
+	closeErr := src.finish()
 	if readErr != nil {
 		// The server's error only says the copy was aborted; say why.
 		err = readErr
 	}
 	if err = errors.Join(err, closeErr); err != nil {
 		return res, fmt.Errorf("copy from lake: %w", err)
+	}
+	if sliceErr != nil {
+		ps.stagedRows = -1 // slicesTx.staged gives the slices up
 	}
 	res.LakeRows = src.rows.LakeRows()
 	res.TargetRows = tag.RowsAffected()
