@@ -13,7 +13,11 @@
 #     are checked: ROWS/100 updated, nothing inserted or deleted.
 # Prints the median wall times, their ratio and the diff's peak RSS (GNU
 # time), each against its target (diff ≤ 1.5× read, peak RSS ≤ 256 MiB),
-# "met" or "missed". Exits non-zero only when a step fails.
+# "met" or "missed". Then, ROUNDS times, the cost of change tables: two
+# fresh warehouse databases get snapshot 1 loaded, then snapshot 2's load is
+# timed into each, one plain, one with changes=true (whose bench_changes is
+# checked to hold the ROWS/100 updates); the median times and their ratio
+# are printed (no target). Exits non-zero only when a step fails.
 # Environment: DIFF_ROWS, ROUNDS, TENANTLAKE (a built binary; default: build
 # bin/tenantlake), DIFF_ARGS (extra arguments to tenantlake diff, e.g.
 # "--memory 32").
@@ -103,6 +107,24 @@ for r in $(seq "$rounds"); do
   [ "$got" = "0 0 $((rows / 100))" ] || { echo "bench-diff: diff counted (inserted deleted updated) $got, want 0 0 $((rows / 100))" >&2; exit 1; }
   echo "   round $r: tenantlake read ${read_times[-1]} s, tenantlake diff ${diff_times[-1]} s, peak RSS $(mib "$kib") MiB" >&2
 done
+echo "== $rows rows: $rounds rounds of the load of snapshot 2 after snapshot 1, with and without change tables" >&2
+whurl() { echo "${admin%/postgres?*}/$1?sslmode=disable"; }
+plain_times=(); changes_times=()
+for r in $(seq "$rounds"); do
+  sql "$admin" -c "CREATE DATABASE wh_plain" -c "CREATE DATABASE wh_changes" >/dev/null
+  for wh in "$(whurl wh_plain)" "$(whurl wh_changes)&changes=true"; do
+    "${tl[@]}" --lake "file://$work/lake" load --tenant bench --snapshot "$s1" --target "$wh" >/dev/null
+  done
+  timed /dev/null "${tl[@]}" --lake "file://$work/lake" load --tenant bench --snapshot "$s2" --target "$(whurl wh_plain)"
+  plain_times+=("$secs")
+  timed /dev/null "${tl[@]}" --lake "file://$work/lake" load --tenant bench --snapshot "$s2" --target "$(whurl wh_changes)&changes=true"
+  changes_times+=("$secs")
+  got=$(sql "$(whurl wh_changes)" -c "SELECT count(*) FILTER (WHERE operation = 'update'), count(*) FROM tenant_bench.bench_changes")
+  [ "$got" = "$((rows / 100))|$((rows / 100))" ] || { echo "bench-diff: bench_changes holds (updates|rows) $got, want $((rows / 100)) updates only" >&2; exit 1; }
+  sql "$admin" -c "DROP DATABASE wh_plain" -c "DROP DATABASE wh_changes" >/dev/null
+  echo "   round $r: load ${plain_times[-1]} s, with changes=true ${changes_times[-1]} s" >&2
+done
+
 mr=$(median "${read_times[@]}"); md=$(median "${diff_times[@]}")
 peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
 printf '\ndiff: two snapshots of %s rows (%d bytes of Parquet each), %d rows (1%%) updated, %d rounds\n' "$rows" "$parquet_bytes" "$((rows / 100))" "$rounds"
@@ -110,6 +132,11 @@ printf '  %-26s %8s s\n' "tenantlake read, median" "$mr"
 printf '  %-26s %8s s\n' "tenantlake diff, median" "$md"
 target "diff / read time" "$(div "$md" "$mr")" 1.50
 target "diff peak RSS, MiB" "$(mib "$peak")" 256
+mp=$(median "${plain_times[@]}"); mc=$(median "${changes_times[@]}")
+printf 'change tables: the warehouse load of snapshot 2 after snapshot 1 (%d change rows), %d rounds\n' "$((rows / 100))" "$rounds"
+printf '  %-26s %8s s\n' "load, median" "$mp"
+printf '  %-26s %8s s\n' "load changes=true, median" "$mc"
+printf '  %-26s %8s   (no target)\n' "changes=true / load time" "$(div "$mc" "$mp")"
 if [ ${#missed[@]} -eq 0 ]; then
   echo "diff: all targets met"
 else
