@@ -65,21 +65,12 @@ func (w *Writer) liveTable(tenant string) *bigquery.Table {
 // readLive returns tenant's live record, zero when its table does not
 // exist. It reads the table's rows (tabledata.list), not a query.
 func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error) {
-	it := w.liveTable(tenant).Read(ctx)
-	var recs []liveRecord
-	for {
-		var r liveRecord
-		err := it.Next(&r)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if isNotFound(err) {
-			return w.legacyLive(ctx, tenant)
-		}
-		if err != nil {
-			return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
-		}
-		recs = append(recs, r)
+	recs, err := readLiveRows(w.liveTable(tenant).Read(ctx))
+	if isNotFound(err) {
+		return w.legacyLive(ctx, tenant)
+	}
+	if err != nil {
+		return liveRecord{}, fmt.Errorf("read live record of %s: %w", tenant, err)
 	}
 	switch len(recs) {
 	case 0:
@@ -91,6 +82,22 @@ func (w *Writer) readLive(ctx context.Context, tenant string) (liveRecord, error
 		return recs[0], nil
 	}
 	return liveRecord{}, fmt.Errorf("live record of %s (table %s.%s): %d rows, want one", tenant, w.cfg.LedgerDataset, liveTablePrefix+tenant, len(recs))
+}
+
+// readLiveRows reads every row of it as a live record.
+func readLiveRows(it *bigquery.RowIterator) ([]liveRecord, error) {
+	var recs []liveRecord
+	for {
+		var r liveRecord
+		err := it.Next(&r)
+		if errors.Is(err, iterator.Done) {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
 }
 
 // legacyLiveTable is the live-record table shared by every tenant that
@@ -115,20 +122,12 @@ func (w *Writer) legacyLive(ctx context.Context, tenant string) (liveRecord, err
 	q := w.client.Query("SELECT snapshot_id, state FROM " + tablePath(tb) + " WHERE tenant = " + literal(tenant))
 	q.Location, q.Labels = w.cfg.Location, w.cfg.Labels
 	it, err := q.Read(ctx)
+	var recs []liveRecord
+	if err == nil {
+		recs, err = readLiveRows(it)
+	}
 	if err != nil {
 		return liveRecord{}, fmt.Errorf("read %s's row of the shared live table %s.%s: %w", tenant, w.cfg.LedgerDataset, legacyLiveTable, err)
-	}
-	var recs []liveRecord
-	for {
-		var r liveRecord
-		err := it.Next(&r)
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return liveRecord{}, fmt.Errorf("read %s's row of the shared live table %s.%s: %w", tenant, w.cfg.LedgerDataset, legacyLiveTable, err)
-		}
-		recs = append(recs, r)
 	}
 	switch len(recs) {
 	case 0:
