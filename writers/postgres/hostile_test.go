@@ -1,0 +1,122 @@
+package postgres_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tenantlake/tenantlake/writers"
+	"github.com/tenantlake/tenantlake/writers/postgres"
+)
+
+// sameAsLive checks that all_tenants.<table> holds exactly each tenant's
+// live rows of table (columns cols).
+func (f *fixture) sameAsLive(table, cols string, tenants ...string) {
+	f.t.Helper()
+	var want []string
+	for _, tn := range tenants {
+		want = append(want, f.query(fmt.Sprintf(`SELECT '%s', %s FROM tenant_%s.%q ORDER BY 1, 2`, tn, cols, tn, table))...)
+	}
+	got := f.query(fmt.Sprintf(`SELECT tenant_id, %s FROM all_tenants.%q ORDER BY 1, 2`, cols, table))
+	equal(f.t, "all_tenants."+table+" vs live", got, want)
+}
+
+// TestHostileIndexOnCombined: a user's index on the combined table must not
+// make every later slice stale.
+func TestHostileIndexOnCombined(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+	f.load(w, f.snapshot("globex", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'g')`), writers.OutcomeLoaded)
+	f.exec(f.warehouse, `CREATE INDEX items_by_id ON all_tenants.items (id)`)
+	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (3, 'b')`), writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) > 0 {
+		t.Errorf("stale after a user's index on the combined table: %q", out.AllTenantsStale)
+	}
+	f.sameAsLive("items", "id, name", "acme", "globex")
+	equal(t, "index still there", f.query(`SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'all_tenants.items'::regclass`), []string{"all_tenants.items_by_id"})
+}
+
+// TestHostileRebuildDropped: a combined table dropped by hand is rebuilt by
+// RebuildAllTenants, and later loads go on.
+func TestHostileRebuildDropped(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+	f.load(w, f.snapshot("globex", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'g')`), writers.OutcomeLoaded)
+	f.exec(f.warehouse, `DROP TABLE all_tenants.items`)
+	for _, tn := range []string{"acme", "globex"} {
+		if err := w.RebuildAllTenants(f.ctx, tn); err != nil {
+			t.Fatalf("rebuild %s: %v", tn, err)
+		}
+	}
+	f.sameAsLive("items", "id, name", "acme", "globex")
+	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (3, 'b')`), writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) > 0 {
+		t.Errorf("stale: %q", out.AllTenantsStale)
+	}
+	f.sameAsLive("items", "id, name", "acme", "globex")
+	equal(t, "catalog rows without a relation", f.query(`SELECT schema_name||'.'||table_name FROM tenantlake.tables t
+WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.schema_name AND c.relname = t.table_name)`), nil)
+}
+
+// TestHostileOddNames: source tables named like pending slices, with quotes,
+// capitals and long names (the reader maps them to lake names).
+func TestHostileOddNames(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	long := strings.Repeat("x", 63)
+	snap := func(v int) {
+		m := f.snapshot("acme", `CREATE TABLE "tenantlake$slice$0" (id bigint)`, fmt.Sprintf(`INSERT INTO "tenantlake$slice$0" VALUES (%d)`, v),
+			`CREATE TABLE "We""ird" (id bigint)`, fmt.Sprintf(`INSERT INTO "We""ird" VALUES (%d)`, v+1),
+			`CREATE TABLE "Items" (id bigint)`, fmt.Sprintf(`INSERT INTO "Items" VALUES (%d)`, v+2),
+			`CREATE TABLE items (id bigint)`, fmt.Sprintf(`INSERT INTO items VALUES (%d)`, v+3),
+			`CREATE TABLE `+long+` (id bigint)`, fmt.Sprintf(`INSERT INTO `+long+` VALUES (%d)`, v+4))
+		out := f.load(w, m, writers.OutcomeLoaded)
+		if len(out.AllTenantsStale) > 0 {
+			t.Errorf("stale: %q", out.AllTenantsStale)
+		}
+		names := f.query(`SELECT table_name FROM tenantlake.tables WHERE schema_name = 'tenant_acme' ORDER BY 1`)
+		if len(names) != 5 {
+			t.Fatalf("live tables %q", names)
+		}
+		for _, n := range names {
+			f.sameAsLive(n, "id", "acme")
+		}
+	}
+	snap(1)
+	snap(10)
+}
+
+// TestHostileConcurrentTenants: two tenants loading into the same combined
+// table at once, many times, then the same tenant twice at once.
+func TestHostileConcurrentTenants(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	tenants := []string{"acme", "globex"}
+	for round := 0; round < 4; round++ {
+		var wg sync.WaitGroup
+		snaps := make(map[string]any)
+		var mu sync.Mutex
+		for _, tn := range tenants {
+			m := f.snapshot(tn, fmt.Sprintf(`CREATE TABLE items (id bigint, c%d text)`, round),
+				fmt.Sprintf(`INSERT INTO items SELECT g, 'r%d' FROM generate_series(1, %d) g`, round, 100*(round+1)))
+			mu.Lock()
+			snaps[tn] = m
+			mu.Unlock()
+			wg.Go(func() {
+				out, err := w.Load(f.ctx, f.lk, writers.Request{Tenant: m.Tenant, SnapshotID: m.SnapshotID, Reason: writers.ReasonScheduled})
+				if err != nil {
+					t.Errorf("round %d %s: %v", round, m.Tenant, err)
+					return
+				}
+				if out.Outcome != writers.OutcomeLoaded || len(out.AllTenantsStale) > 0 {
+					t.Errorf("round %d %s: %s %q %s", round, m.Tenant, out.Outcome, out.AllTenantsStale, out.Message)
+				}
+			})
+		}
+		wg.Wait()
+		f.sameAsLive("items", fmt.Sprintf("id, c%d", round), tenants...)
+	}
+}
