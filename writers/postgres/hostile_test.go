@@ -5,7 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/tenantlake/tenantlake/internal/pgtest"
 	"github.com/tenantlake/tenantlake/writers"
 	"github.com/tenantlake/tenantlake/writers/postgres"
 )
@@ -118,5 +120,37 @@ func TestHostileConcurrentTenants(t *testing.T) {
 		}
 		wg.Wait()
 		f.sameAsLive("items", fmt.Sprintf("id, c%d", round), tenants...)
+	}
+}
+
+// TestHostileLockTimeoutAllTables: an analyst's transaction that has read
+// two combined tables holds the promotion about 10 s in all, not 10 s per
+// table (the tenant's live tables stay locked all that time).
+func TestHostileLockTimeoutAllTables(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE a (id bigint)`, `INSERT INTO a VALUES (1)`, `CREATE TABLE b (id bigint)`, `INSERT INTO b VALUES (1)`,
+		`CREATE TABLE c (id bigint)`, `INSERT INTO c VALUES (1)`), writers.OutcomeLoaded)
+	analyst := pgtest.Connect(t, f.warehouse)
+	tx, err := analyst.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	if _, err := tx.Exec(f.ctx, `SELECT (SELECT count(*) FROM all_tenants.a) + (SELECT count(*) FROM all_tenants.b) + (SELECT count(*) FROM all_tenants.c)`); err != nil {
+		t.Fatal(err)
+	}
+	m := f.snapshot("acme", `CREATE TABLE a (id bigint)`, `INSERT INTO a VALUES (2)`, `CREATE TABLE b (id bigint)`, `INSERT INTO b VALUES (2)`,
+		`CREATE TABLE c (id bigint)`, `INSERT INTO c VALUES (2)`)
+	start := time.Now()
+	out := f.load(w, m, writers.OutcomeLoaded)
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("the promotion waited %s for three combined tables", d.Round(time.Second))
+	}
+	if len(out.AllTenantsStale) != 3 {
+		t.Errorf("stale %q; want a, b and c", out.AllTenantsStale)
+	}
+	if err := tx.Rollback(f.ctx); err != nil {
+		t.Fatal(err)
 	}
 }

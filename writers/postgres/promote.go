@@ -267,7 +267,7 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		}
 		if len(stale) > 0 {
 			out.AllTenantsStale = stale
-			msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load again): " + strings.Join(stale, "; ")
+			msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load a newer snapshot: loading this one again is already-live): " + strings.Join(stale, "; ")
 			if out.Message != "" {
 				msg = out.Message + "; " + msg
 			}
