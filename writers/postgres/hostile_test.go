@@ -154,3 +154,26 @@ func TestHostileLockTimeoutAllTables(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostileLongTenantIDs: tenant ids long enough for hashed partition
+// names, sharing a long prefix; the combined table dropped by hand leaves
+// no catalog rows behind.
+func TestHostileLongTenantIDs(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{SchemaTemplate: "t_{tenant}", StagingTemplate: "s_{tenant}"})
+	a, b := strings.Repeat("a", 50)+strings.Repeat("x", 10), strings.Repeat("a", 50)+strings.Repeat("y", 10)
+	for round := 0; round < 2; round++ {
+		for i, tn := range []string{a, b} {
+			f.load(w, f.snapshot(tn, `CREATE TABLE items (id bigint)`, fmt.Sprintf(`INSERT INTO items VALUES (%d)`, 10*round+i)), writers.OutcomeLoaded)
+		}
+		equal(t, "all_tenants.items", f.query(`SELECT tenant_id, id FROM all_tenants.items ORDER BY 1`), []string{
+			a + "|" + fmt.Sprint(10*round), b + "|" + fmt.Sprint(10*round+1)})
+		equal(t, "partitions", f.query(`SELECT count(*) FROM pg_inherits WHERE inhparent = 'all_tenants.items'::regclass`), []string{"2"})
+	}
+	f.exec(f.warehouse, `DROP TABLE all_tenants.items`)
+	f.load(w, f.snapshot(a, `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (7)`), writers.OutcomeLoaded)
+	f.load(w, f.snapshot(b, `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (8)`), writers.OutcomeLoaded)
+	equal(t, "catalog rows of dropped partitions", f.query(`SELECT table_name FROM tenantlake.tables t WHERE schema_name = 'tenantlake'
+AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.schema_name AND c.relname = t.table_name)`), nil)
+	equal(t, "all_tenants.items after the drop", f.query(`SELECT tenant_id, id FROM all_tenants.items ORDER BY 1`), []string{a + "|7", b + "|8"})
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -62,14 +63,28 @@ func sliceName(parent uint32, tenant string) string {
 }
 
 // forgetDroppedSlices forgets tenant's slices that are no longer there
-// (their combined table was dropped by hand, and its partitions with it).
+// (their combined table was dropped by hand, and its partitions with it),
+// hashed names (long tenant ids) included.
 func forgetDroppedSlices(ctx context.Context, tx pgx.Tx, tenant string) error {
-	_, err := tx.Exec(ctx, `
-DELETE FROM tenantlake.tables t WHERE t.schema_name = $1 AND t.table_name ~ ('^slice_[0-9]+_' || $2::text || '$')
-  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`,
-		controlSchema, tenant)
+	rows, err := tx.Query(ctx, `
+SELECT t.table_name FROM tenantlake.tables t WHERE t.schema_name = $1 AND t.table_name LIKE 'slice\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`, controlSchema)
 	if err != nil {
 		return fmt.Errorf("forget the dropped all-tenants slices of %s: %w", tenant, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("forget the dropped all-tenants slices of %s: %w", tenant, err)
+	}
+	for _, name := range names {
+		num, _, ok := strings.Cut(strings.TrimPrefix(name, "slice_"), "_")
+		parent, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil || sliceName(uint32(parent), tenant) != name {
+			continue
+		}
+		if err := forgetObject(ctx, tx, controlSchema, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }
