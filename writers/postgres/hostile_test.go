@@ -177,3 +177,18 @@ func TestHostileLongTenantIDs(t *testing.T) {
 AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = t.schema_name AND c.relname = t.table_name)`), nil)
 	equal(t, "all_tenants.items after the drop", f.query(`SELECT tenant_id, id FROM all_tenants.items ORDER BY 1`), []string{a + "|7", b + "|8"})
 }
+
+// TestHostileLiveTableAttachedByHand: a tenant table a user attached as a
+// partition of their own partitioned table (with an index, whose clone on
+// the tenant table is no user object of its own) is kept, its rows
+// replaced, so the user's table still sees the tenant's rows.
+func TestHostileLiveTableAttachedByHand(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+	f.exec(f.warehouse, `CREATE TABLE public.mine (id bigint, name text) PARTITION BY RANGE (id)`,
+		`CREATE INDEX ON public.mine (id)`,
+		`ALTER TABLE public.mine ATTACH PARTITION tenant_acme.items FOR VALUES FROM (0) TO (100)`)
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'b')`), writers.OutcomeLoaded)
+	equal(t, "public.mine", f.query(`SELECT id, name FROM public.mine`), []string{"2|b"})
+}
