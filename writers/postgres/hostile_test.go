@@ -192,3 +192,32 @@ func TestHostileLiveTableAttachedByHand(t *testing.T) {
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'b')`), writers.OutcomeLoaded)
 	equal(t, "public.mine", f.query(`SELECT id, name FROM public.mine`), []string{"2|b"})
 }
+
+// TestHostileUserObjectsOnCombined: a user's trigger, unique index,
+// primary key, CHECK, publication or statistics on a combined table must
+// not make later slices stale (a primary key's NOT NULL and a CHECK must be
+// on the new partition before ATTACH; the inherited ones must not count as
+// a user's objects on the old one).
+func TestHostileUserObjectsOnCombined(t *testing.T) {
+	for name, stmts := range map[string][]string{
+		"row trigger":  {`CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$`, `CREATE TRIGGER tr AFTER INSERT ON all_tenants.items FOR EACH ROW EXECUTE FUNCTION public.noop()`},
+		"unique index": {`CREATE UNIQUE INDEX ON all_tenants.items (tenant_id, id)`},
+		"pk":           {`ALTER TABLE all_tenants.items ADD PRIMARY KEY (tenant_id, id)`},
+		"check":        {`ALTER TABLE all_tenants.items ADD CONSTRAINT pos CHECK (id > 0)`},
+		"publication":  {`CREATE PUBLICATION pub FOR TABLE all_tenants.items`},
+		"statistics":   {`CREATE STATISTICS st ON id, name FROM all_tenants.items`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			w := f.writer(postgres.Config{})
+			f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
+			f.load(w, f.snapshot("globex", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (2, 'g')`), writers.OutcomeLoaded)
+			f.exec(f.warehouse, stmts...)
+			out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (3, 'b')`), writers.OutcomeLoaded)
+			if len(out.AllTenantsStale) > 0 {
+				t.Errorf("stale: %q", out.AllTenantsStale)
+			}
+			f.sameAsLive("items", "id, name", "acme", "globex")
+		})
+	}
+}

@@ -193,6 +193,9 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 			return fmt.Errorf("fill the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
 		}
 	}
+	if err := inheritConstraints(ctx, tx, parent, finalID); err != nil {
+		return fmt.Errorf("the tenant's partition of %s.%s: %w", schema, name, err)
+	}
 	for _, stmt := range []string{
 		"ALTER TABLE " + combinedID + " ATTACH PARTITION " + finalID + " FOR VALUES IN (" + quoteLiteral(tenant) + ")",
 		"ALTER TABLE " + finalID + " DROP CONSTRAINT " + sliceCheck + ", ALTER COLUMN " + tenantIDColumn + " DROP DEFAULT",
@@ -200,6 +203,32 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("attach the tenant's partition to %s.%s: %w", schema, name, withDetail(err))
 		}
+	}
+	return nil
+}
+
+// inheritConstraints gives new partition id the NOT NULL and CHECK
+// constraints of partitioned table parent (a user's primary key or CHECK
+// on the combined table), which ATTACH PARTITION requires it to have.
+func inheritConstraints(ctx context.Context, tx pgx.Tx, parent uint32, id string) error {
+	rows, err := tx.Query(ctx, `
+SELECT 'ALTER COLUMN ' || quote_ident(attname) || ' SET NOT NULL' FROM pg_attribute
+WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attnotnull AND attname <> $2
+UNION ALL
+SELECT 'ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = $1 AND contype = 'c' AND NOT connoinherit`, parent, tenantIDColumn)
+	if err != nil {
+		return fmt.Errorf("list the constraints of the combined table: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list the constraints of the combined table: %w", err)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "ALTER TABLE "+id+" "+strings.Join(items, ", ")); err != nil {
+		return fmt.Errorf("add the combined table's constraints: %w", withDetail(err))
 	}
 	return nil
 }
