@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -113,9 +114,14 @@ func (w *Writer) ensureAllTenants(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// allTenantsLockTimeout bounds the wait for a combined table's lock in a
-// promotion (PostgreSQL's lock_timeout).
-const allTenantsLockTimeout = "10s"
+// allTenantsLockTimeout bounds the wait for the combined tables' locks in
+// a promotion, all tables together (PostgreSQL's lock_timeout, set to what
+// is left of it before each table); once it is spent, a table whose lock
+// is not free at once (allTenantsLockMin) is reported stale.
+const (
+	allTenantsLockTimeout = 10 * time.Second
+	allTenantsLockMin     = 20 * time.Millisecond
+)
 
 // updateAllTenants replaces, in tx, tenant's slice of the combined table of
 // each of tables (sorted, each once): from its live table in schema live
@@ -133,10 +139,14 @@ func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live s
 	// hold the promotion (and, queued behind it, every other query on the
 	// table) for long. A table not locked in time keeps the tenant's
 	// previous slice, reported stale; the snapshot goes live all the same.
+	// The bound is for all tables together: a query holding several of
+	// them must not hold the promotion (and the tenant's live tables,
+	// locked since promoteTable) that many times as long.
 	var was string
-	if err := tx.QueryRow(ctx, `SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, true)`, allTenantsLockTimeout).Scan(&was, new(string)); err != nil {
-		return nil, fmt.Errorf("all-tenants tables: set lock_timeout: %w", err)
+	if err := tx.QueryRow(ctx, `SELECT current_setting('lock_timeout')`).Scan(&was); err != nil {
+		return nil, fmt.Errorf("all-tenants tables: read lock_timeout: %w", err)
 	}
+	deadline := time.Now().Add(allTenantsLockTimeout)
 	defer func() {
 		// Restored for the rest of the promoting transaction; an error
 		// here surfaces at the next statement.
@@ -146,6 +156,10 @@ func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live s
 	for i, name := range tables {
 		if i > 0 && tables[i-1] == name {
 			continue
+		}
+		wait := max(time.Until(deadline), allTenantsLockMin)
+		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, fmt.Sprintf("%dms", wait.Milliseconds())); err != nil {
+			return nil, fmt.Errorf("all-tenants tables: set lock_timeout: %w", err)
 		}
 		sp, err := tx.Begin(ctx)
 		if err != nil {
@@ -159,7 +173,7 @@ func (w *Writer) updateAllTenants(ctx context.Context, tx pgx.Tx, tenant, live s
 				return nil, fmt.Errorf("all-tenants table %s: %w", name, err)
 			}
 			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
-				err = fmt.Errorf("the combined table was in use (a query or another load held it) for more than %s: %w", allTenantsLockTimeout, err)
+				err = fmt.Errorf("the combined table was in use (a query or another load held it) for more than %s (all the promotion's combined tables together): %w", allTenantsLockTimeout, err)
 			}
 			stale = append(stale, fmt.Sprintf("%s (%v)", name, err))
 			continue

@@ -177,7 +177,12 @@ func relation(ctx context.Context, q querier, schema, name string) (uint32, erro
 // materialized views over it, indexes, constraints, foreign keys, triggers,
 // rules, policies, column defaults, statistics, child tables, and objects
 // that use its row type. tenantlake creates none of these on its tables
-// and views, so each one is someone else's.
+// and views, so each one is someone else's. Not counted either: the
+// clones that PostgreSQL makes on a partition of an index, constraint or
+// trigger of its partitioned table, and the constraints it inherits (a
+// user's index, primary key or CHECK on a combined all-tenants table):
+// they belong to the partitioned table's object, which
+// stays, and go with the partition.
 func dependents(ctx context.Context, q pgx.Tx, oid uint32, col string) ([]string, error) {
 	rows, err := q.Query(ctx, `
 SELECT DISTINCT CASE
@@ -188,6 +193,8 @@ SELECT DISTINCT CASE
 	ELSE (SELECT o.type || ' ' || o.identity FROM pg_identify_object(d.classid, d.objid, 0) o) END
 FROM pg_depend d
 WHERE d.deptype <> 'i' AND NOT (d.classid = 'pg_rewrite'::regclass AND d.objid IN (SELECT oid FROM pg_rewrite WHERE ev_class = $1))
+  AND NOT EXISTS (SELECT 1 FROM pg_depend p WHERE p.classid = d.classid AND p.objid = d.objid AND p.deptype = 'P')
+  AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (SELECT oid FROM pg_constraint WHERE conrelid = $1 AND coninhcount > 0))
   AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = $1
          AND ($2::text = '' OR d.refobjsubid = (SELECT attnum FROM pg_attribute WHERE attrelid = $1 AND attname::text = $2::text)))
     OR ($2::text = '' AND d.refclassid = 'pg_type'::regclass AND d.refobjid IN

@@ -267,7 +267,7 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 		}
 		if len(stale) > 0 {
 			out.AllTenantsStale = stale
-			msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load again): " + strings.Join(stale, "; ")
+			msg := "snapshot " + req.SnapshotID + " is live; these all-tenants tables still hold the tenant's previous rows (rebuild them with RebuildAllTenants, or load a newer snapshot: loading this one again is already-live): " + strings.Join(stale, "; ")
 			if out.Message != "" {
 				msg = out.Message + "; " + msg
 			}
@@ -348,9 +348,10 @@ func promoteTable(ctx context.Context, tx pgx.Tx, live, staging, name string, ow
 }
 
 // untouched says whether live table liveOID is as tenantlake made it, so
-// that dropping it loses nothing: no object depends on it, and its owner,
-// grants, comments, row security and storage options are those of the
-// staged table that replaces it.
+// that dropping it loses nothing: no object depends on it, it is no
+// partition or child of a user's table, and its owner, grants, comments,
+// row security and storage options are those of the staged table that
+// replaces it.
 func untouched(ctx context.Context, tx pgx.Tx, liveOID, stagedOID uint32) (bool, error) {
 	deps, err := dependents(ctx, tx, liveOID, "")
 	if err != nil {
@@ -363,6 +364,7 @@ func untouched(ctx context.Context, tx pgx.Tx, liveOID, stagedOID uint32) (bool,
 	err = tx.QueryRow(ctx, `
 SELECT l.relowner <> s.relowner OR l.relacl IS DISTINCT FROM s.relacl
     OR l.relrowsecurity OR l.relforcerowsecurity OR l.reloptions IS NOT NULL
+    OR EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = l.oid) -- attached by hand to a user's partitioned or parent table
     OR EXISTS (SELECT 1 FROM pg_description WHERE classoid = 'pg_class'::regclass AND objoid = l.oid)
     OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = l.oid AND attnum > 0 AND attacl IS NOT NULL)
     OR EXISTS (SELECT 1 FROM pg_seclabel WHERE classoid = 'pg_class'::regclass AND objoid = l.oid)

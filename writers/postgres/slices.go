@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -62,14 +63,28 @@ func sliceName(parent uint32, tenant string) string {
 }
 
 // forgetDroppedSlices forgets tenant's slices that are no longer there
-// (their combined table was dropped by hand, and its partitions with it).
+// (their combined table was dropped by hand, and its partitions with it),
+// hashed names (long tenant ids) included.
 func forgetDroppedSlices(ctx context.Context, tx pgx.Tx, tenant string) error {
-	_, err := tx.Exec(ctx, `
-DELETE FROM tenantlake.tables t WHERE t.schema_name = $1 AND t.table_name ~ ('^slice_[0-9]+_' || $2::text || '$')
-  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`,
-		controlSchema, tenant)
+	rows, err := tx.Query(ctx, `
+SELECT t.table_name FROM tenantlake.tables t WHERE t.schema_name = $1 AND t.table_name LIKE 'slice\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`, controlSchema)
 	if err != nil {
 		return fmt.Errorf("forget the dropped all-tenants slices of %s: %w", tenant, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("forget the dropped all-tenants slices of %s: %w", tenant, err)
+	}
+	for _, name := range names {
+		num, _, ok := strings.Cut(strings.TrimPrefix(name, "slice_"), "_")
+		parent, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil || sliceName(uint32(parent), tenant) != name {
+			continue
+		}
+		if err := forgetObject(ctx, tx, controlSchema, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -178,6 +193,9 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 			return fmt.Errorf("fill the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
 		}
 	}
+	if err := inheritConstraints(ctx, tx, parent, finalID); err != nil {
+		return fmt.Errorf("the tenant's partition of %s.%s: %w", schema, name, err)
+	}
 	for _, stmt := range []string{
 		"ALTER TABLE " + combinedID + " ATTACH PARTITION " + finalID + " FOR VALUES IN (" + quoteLiteral(tenant) + ")",
 		"ALTER TABLE " + finalID + " DROP CONSTRAINT " + sliceCheck + ", ALTER COLUMN " + tenantIDColumn + " DROP DEFAULT",
@@ -185,6 +203,32 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("attach the tenant's partition to %s.%s: %w", schema, name, withDetail(err))
 		}
+	}
+	return nil
+}
+
+// inheritConstraints gives new partition id the NOT NULL and CHECK
+// constraints of partitioned table parent (a user's primary key or CHECK
+// on the combined table), which ATTACH PARTITION requires it to have.
+func inheritConstraints(ctx context.Context, tx pgx.Tx, parent uint32, id string) error {
+	rows, err := tx.Query(ctx, `
+SELECT 'ALTER COLUMN ' || quote_ident(attname) || ' SET NOT NULL' FROM pg_attribute
+WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attnotnull AND attname <> $2
+UNION ALL
+SELECT 'ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = $1 AND contype = 'c' AND NOT connoinherit`, parent, tenantIDColumn)
+	if err != nil {
+		return fmt.Errorf("list the constraints of the combined table: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list the constraints of the combined table: %w", err)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "ALTER TABLE "+id+" "+strings.Join(items, ", ")); err != nil {
+		return fmt.Errorf("add the combined table's constraints: %w", withDetail(err))
 	}
 	return nil
 }
