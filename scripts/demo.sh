@@ -11,7 +11,8 @@
 #   4. one tenant replayed to its first snapshot by timestamp, with a request
 #      to the Replay function of a running `tenantlake run`;
 #   5. per tenant: the live snapshot and its validation results (from the load
-#      ledger), and an example query across tenants.
+#      ledger), an example query across tenants, and (postgres) what each load
+#      changed in the replayed tenant's tables, from its change tables.
 #
 # TARGET=postgres (the default) loads into a warehouse database in the same
 # throwaway cluster; TARGET=bigquery loads into the BigQuery emulator
@@ -62,7 +63,8 @@ if [[ "$target" == bigquery ]]; then
   TENANTLAKE_TARGET="$(scripts/bigquery-demo-target.sh start "$state/bq")"
 else
   psql -X -q -v ON_ERROR_STOP=1 "$admin" -c 'CREATE DATABASE warehouse'
-  TENANTLAKE_TARGET="$warehouse"
+  # changes=true: each load also appends what it changed to <table>_changes.
+  TENANTLAKE_TARGET="$warehouse&changes=true"
 fi
 echo "target: $TENANTLAKE_TARGET"
 
@@ -157,6 +159,11 @@ GROUP BY 1, 2 ORDER BY 1, 2;"
   step "an example query across tenants: paste into a shell (KEEP=1 keeps the cluster running)"
   echo "psql '$warehouse' -c \"$query\""
   psql -X -v ON_ERROR_STOP=1 "$warehouse" -c "$query"
+  step "what each load changed in $replay_tenant's tables, from its change tables (<table>_changes)"
+  psql -X -qAt -v ON_ERROR_STOP=1 "$warehouse" -c "SELECT table_name FROM tenantlake.tables WHERE schema_name = 'tenant_$replay_tenant' AND kind = 'changes' ORDER BY 1" |
+    while read -r ct; do
+      psql -X -v ON_ERROR_STOP=1 "$warehouse" -c "SELECT '$ct' AS change_table, previous_snapshot_id AS from_snapshot, snapshot_id AS to_snapshot, operation, count(*) AS rows FROM tenant_$replay_tenant.$ct GROUP BY load_id, 2, 3, 4 ORDER BY load_id, 4"
+    done
 fi
 
 echo
