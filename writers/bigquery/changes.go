@@ -59,7 +59,7 @@ type stagedChanges struct {
 	source string          // the table whose changes they are
 	name   string          // the change table
 	table  *bigquery.Table // its staged rows
-	jobIDs []string
+	jobIDs []string        // the load job, then the append job
 }
 
 // prepareChanges finds what a load's changes are computed from: the
@@ -162,7 +162,7 @@ func (w *Writer) stageChanges(ctx context.Context, lk *lake.Lake, m *lake.Manife
 		}
 	}()
 	var cur *spill
-	err = changes.Compute(ctx, lk, c.base, m, tables, c.summary.LoadID, "", func(table string, r changes.Row) error {
+	err = changes.Compute(ctx, lk, c.base, m, tables, c.summary.LoadID, func(table string, r changes.Row) error {
 		name := changes.TableName(table, maxName)
 		if cur == nil || cur.name != name {
 			f, err := os.CreateTemp("", "tenantlake-changes-*.ndjson")
@@ -228,13 +228,16 @@ func (w *Writer) loadChanges(ctx context.Context, m *lake.Manifest, name, loadID
 
 // appendChanges appends each staged change table to the tenant's change
 // table in dataset ds, creating it (labelled, without expiration) at its
-// first rows. It returns the job ids.
+// first rows; a change table that exists was checked to be one when the
+// rows were staged (stageChanges). It returns the append jobs' ids, and
+// adds each to its staged table's jobIDs.
 func (w *Writer) appendChanges(ctx context.Context, ds *bigquery.Dataset, tenant string, c *changeLoad) ([]string, error) {
 	if c == nil {
 		return nil, nil
 	}
 	var ids []string
-	for _, s := range c.staged {
+	for i := range c.staged {
+		s := &c.staged[i]
 		dst := ds.Table(s.name)
 		err := dst.Create(ctx, &bigquery.TableMetadata{
 			Schema:      changeSchema,
@@ -248,11 +251,10 @@ func (w *Writer) appendChanges(ctx context.Context, ds *bigquery.Dataset, tenant
 			if err := w.clearExpiration(ctx, dst); err != nil {
 				return ids, err
 			}
-		} else if err := w.checkChangeTable(ctx, dst); err != nil {
-			return ids, err
 		}
 		id := withHash(fmt.Sprintf("tenantlake_append_%s_%s_%s", tenant, c.summary.LoadID, s.name), w.cfg.Project, ds.DatasetID, tenant, c.summary.LoadID, s.name)
 		ids = append(ids, id)
+		s.jobIDs = append(s.jobIDs, id)
 		_, _, err = w.runJob(ctx, id, func(ctx context.Context) (*bigquery.Job, error) {
 			if w.cfg.Promotion == PromoteCTAS {
 				q := w.client.Query(appendSQL(s.table, dst))
@@ -290,6 +292,21 @@ func (w *Writer) checkNotChangeTables(ctx context.Context, ds *bigquery.Dataset,
 		}
 	}
 	return nil
+}
+
+// noteJobs adds the jobs of each staged change table to the result of
+// the table whose changes it holds.
+func (c *changeLoad) noteJobs(tables []writers.TableResult) {
+	if c == nil {
+		return
+	}
+	for _, s := range c.staged {
+		for i := range tables {
+			if tables[i].Table == s.source {
+				tables[i].Jobs = append(tables[i].Jobs, s.jobIDs...)
+			}
+		}
+	}
 }
 
 // errNoTable: the change table does not exist yet.

@@ -759,6 +759,12 @@ func TestChangeAppendConfigurationSent(t *testing.T) {
 	wantJSON(t, "writeDisposition", cp["writeDisposition"], `"WRITE_APPEND"`)
 	wantJSON(t, "createDisposition", cp["createDisposition"], `"CREATE_NEVER"`)
 	wantJSON(t, "labels", f.meta["orders_changes"]["labels"], `{"env":"test","tenantlake_changes":"true","tenantlake_tenant":"acme"}`)
+	c.staged[0].source = "orders"
+	results := []writers.TableResult{{Table: "orders", Jobs: []string{"promote"}}, {Table: "items"}}
+	c.noteJobs(results)
+	if !reflect.DeepEqual(results[0].Jobs, []string{"promote", ids[0]}) || results[1].Jobs != nil {
+		t.Errorf("jobs in the outcome: %+v; want the append job on orders", results)
+	}
 
 	// A later load completing the same promotion (its own staged table,
 	// the same origin): the append job is found by its id, not run again.

@@ -462,7 +462,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 			slices = append(slices, sliceTable{name: name})
 		}
 	}
-	if _, err := w.appendChanges(ctx, ds, req.Tenant, chg); err != nil {
+	_, err = w.appendChanges(ctx, ds, req.Tenant, chg)
+	chg.noteJobs(out.Tables)
+	if err != nil {
 		return interrupted(err)
 	}
 	done := next

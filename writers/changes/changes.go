@@ -140,18 +140,18 @@ func Base(ctx context.Context, lk *lake.Lake, tenant, previous string) (*lake.Ma
 }
 
 // Compute diffs snapshot from to snapshot to (package diff, spill files in
-// tempDir, "" for the system's) and calls emit with each change row, table
+// the system's temporary folder) and calls emit with each change row, table
 // by table, tables in diff's order: the tables named (nil: every table of
 // either snapshot). loadID is the load that makes to live. An error emit
 // returns stops Compute and is returned. A part of from that does not match
 // its manifest fails Compute with an error naming from that does not wrap
 // lake.ErrCorrupt (to's parts are verified when they are staged).
-func Compute(ctx context.Context, lk *lake.Lake, from, to *lake.Manifest, tables []string, loadID, tempDir string, emit func(table string, r Row) error) error {
+func Compute(ctx context.Context, lk *lake.Lake, from, to *lake.Manifest, tables []string, loadID string, emit func(table string, r Row) error) error {
 	at, err := lake.ParseSnapshotID(to.SnapshotID)
 	if err != nil {
 		return err
 	}
-	_, err = diff.Snapshots(ctx, lk, from, to, diff.Options{Tables: tables, TempDir: tempDir, Rows: func(c diff.Change) error {
+	_, err = diff.Snapshots(ctx, lk, from, to, diff.Options{Tables: tables, Rows: func(c diff.Change) error {
 		r := Row{LoadID: loadID, Previous: from.SnapshotID, Snapshot: to.SnapshotID, SnapshotTime: at, Operation: c.Op}
 		var err error
 		if r.Key, err = rowJSON(c.Key); err != nil {

@@ -109,7 +109,7 @@ func stageChanges(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m *lake.Manifes
 		batch = batch[:0]
 		return nil
 	}
-	err := changes.Compute(ctx, lk, c.base, m, nil, loadID, "", func(table string, r changes.Row) error {
+	err := changes.Compute(ctx, lk, c.base, m, nil, loadID, func(table string, r changes.Row) error {
 		name := changes.TableName(table, maxIdent)
 		if name != cur {
 			if err := flush(); err != nil {

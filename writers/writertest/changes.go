@@ -20,6 +20,7 @@ import (
 // tables (package writers/changes); the ChangeTables case fails for a
 // Harness without it.
 type ChangesHarness interface {
+	Harness
 	// NewChangesWriter is NewWriter with change tables switched on.
 	NewChangesWriter(ctx context.Context, t *testing.T) (writers.Writer, error)
 	// ChangeRows returns every row of tenant's change table name in w's
@@ -35,10 +36,6 @@ type changesHarness struct{ ChangesHarness }
 
 func (h changesHarness) NewWriter(ctx context.Context, t *testing.T) (writers.Writer, error) {
 	return h.NewChangesWriter(ctx, t)
-}
-
-func (h changesHarness) LiveRows(ctx context.Context, w writers.Writer, tenant, table string, columns []string) ([][]any, error) {
-	return h.ChangesHarness.(Harness).LiveRows(ctx, w, tenant, table, columns)
 }
 
 func (h changesHarness) Omissions() []Omission {
