@@ -11,12 +11,12 @@ import (
 )
 
 // TestHostileRepeatableRead: an analyst's REPEATABLE READ transaction,
-// whose snapshot predates a promotion but which had not read the combined
-// table yet, still sees the tenant's rows there afterwards (the pending
-// slice's COPY FREEZE rows are visible to every snapshot). A slice filled
-// by INSERT ... SELECT instead (RebuildAllTenants, or a promotion whose
-// pending slice is missing) is empty for such a transaction: a known
-// limit, in the README.
+// whose snapshot predates a promotion (or a rebuild) but which had not
+// read the combined table yet, still sees the tenant's rows there
+// afterwards: the pending slice's COPY FREEZE rows are visible to every
+// snapshot, and a slice without a pending one (RebuildAllTenants, or a
+// promotion whose second connection failed) has its rows replaced in
+// place, so the old ones stay visible to older snapshots.
 func TestHostileRepeatableRead(t *testing.T) {
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
@@ -47,5 +47,10 @@ func TestHostileRepeatableRead(t *testing.T) {
 	}
 	see("promotion (pending slice)", func() {
 		f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items SELECT generate_series(1, 3)`), writers.OutcomeLoaded)
+	})
+	see("rebuild (no pending slice)", func() {
+		if err := w.RebuildAllTenants(f.ctx, "acme"); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

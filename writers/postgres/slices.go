@@ -24,13 +24,17 @@ import (
 // over a second connection, side by side with the staging COPY (stage): it
 // waits in the staging schema as a pending slice until the promotion
 // attaches it. When it is missing (that connection failed, a rebuild), the
-// promotion fills it from the new live table (INSERT ... SELECT) instead.
+// tenant's partition stays and its rows are replaced in place from the new
+// live table (DELETE and INSERT ... SELECT), so that a REPEATABLE READ
+// transaction older than the promotion still sees the old rows; only a
+// tenant's first slice is then a new table filled by INSERT ... SELECT.
 //
 // Analysts query the combined table as before; a view over it keeps
 // working (it reads the partitioned table, whatever its partitions). A
 // partition that a user's object depends on (a view over the partition
-// itself), or a partition for the tenant that tenantlake did not create,
-// is never dropped: that tenant's slice is reported stale, naming it.
+// itself) is never dropped: its rows are replaced in place instead. A
+// partition for the tenant that tenantlake did not create is never
+// touched: that tenant's slice is reported stale, naming it.
 //
 // A combined table of an earlier version (not partitioned) stays as it
 // is, and its slices are still replaced in place (DELETE and INSERT ...
@@ -154,16 +158,57 @@ func dropRecorded(ctx context.Context, tx pgx.Tx, oid uint32, schema, name, desc
 
 // swapSlice makes a new partition tenant's slice of partitioned combined
 // table parent (name), whose columns already include cols: the pending
-// slice when there is one, else a new table filled from live.name. The
-// tenant's old partition is dropped. The caller holds the table's locks.
+// slice when there is one that fits, the tenant's old partition dropped.
+// Without one, or when a user's object (a view) depends on the tenant's
+// partition, that partition, when tenantlake made it, keeps its place and
+// its rows are replaced in place from live.name (DELETE and INSERT ...
+// SELECT): the user's view keeps working, and an analyst's REPEATABLE READ
+// transaction older than the promotion still sees the old rows, which a
+// new table filled by INSERT would hide from it. Only a tenant without a
+// partition yet gets a new table filled that way. The caller holds the
+// table's locks.
 func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant, live, name string, cols []sliceColumn, pending pgx.Identifier) error {
 	schema := w.cfg.AllTenantsSchema
 	combinedID := pgx.Identifier{schema, name}.Sanitize()
+	final := sliceName(parent, tenant)
+	finalID := pgx.Identifier{controlSchema, final}.Sanitize()
+	add, fits, err := w.pendingFits(ctx, tx, parent, name, pending)
+	if err != nil {
+		return err
+	}
+	fill := func(id string) error {
+		dst, src := []string{tenantIDColumn}, []string{"$1::text"}
+		for _, c := range cols {
+			dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
+			src = append(src, pgx.Identifier{c.live}.Sanitize())
+		}
+		ins := "INSERT INTO " + id + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " FROM " + pgx.Identifier{live, name}.Sanitize()
+		if _, err := tx.Exec(ctx, ins, tenant); err != nil {
+			return fmt.Errorf("fill the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
+		}
+		return nil
+	}
+	own, err := ownPartition(ctx, tx, parent, tenant, final)
+	if err != nil {
+		return err
+	}
+	inPlace := own != 0 && !fits
+	if own != 0 && fits { // a user's view over the partition itself keeps it
+		deps, err := dependents(ctx, tx, own, "")
+		if err != nil {
+			return fmt.Errorf("tenant %s's partition of %s.%s: %w", tenant, schema, name, err)
+		}
+		inPlace = len(deps) > 0
+	}
+	if inPlace {
+		if _, err := tx.Exec(ctx, "DELETE FROM "+finalID); err != nil {
+			return fmt.Errorf("delete the tenant's rows from its partition of %s.%s: %w", schema, name, withDetail(err))
+		}
+		return fill(finalID)
+	}
 	if err := dropSlice(ctx, tx, parent, schema, name, tenant); err != nil {
 		return err
 	}
-	final := sliceName(parent, tenant)
-	finalID := pgx.Identifier{controlSchema, final}.Sanitize()
 	if oid, err := relation(ctx, tx, controlSchema, final); err != nil {
 		return err
 	} else if oid != 0 { // detached by hand, say
@@ -171,11 +216,11 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 			return err
 		}
 	}
-	used, err := w.usePending(ctx, tx, parent, name, pending, final)
-	if err != nil {
-		return err
-	}
-	if !used {
+	if fits {
+		if err := movePending(ctx, tx, pending, final, add); err != nil {
+			return err
+		}
+	} else {
 		stmt := "CREATE TABLE " + finalID + " (LIKE " + combinedID + ", CONSTRAINT " + sliceCheck + " CHECK (" + tenantIDColumn + " = " + quoteLiteral(tenant) + "))"
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("create the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
@@ -183,14 +228,8 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 		if err := recordObject(ctx, tx, controlSchema, final, kindTable); err != nil {
 			return err
 		}
-		dst, src := []string{tenantIDColumn}, []string{"$1::text"}
-		for _, c := range cols {
-			dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
-			src = append(src, pgx.Identifier{c.live}.Sanitize())
-		}
-		ins := "INSERT INTO " + finalID + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " FROM " + pgx.Identifier{live, name}.Sanitize()
-		if _, err := tx.Exec(ctx, ins, tenant); err != nil {
-			return fmt.Errorf("fill the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
+		if err := fill(finalID); err != nil {
+			return err
 		}
 	}
 	if err := inheritConstraints(ctx, tx, parent, finalID); err != nil {
@@ -205,6 +244,26 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 		}
 	}
 	return nil
+}
+
+// ownPartition returns the oid of tenant's partition of partitioned table
+// parent when it is tenantlake's (the table final in the control schema,
+// recorded in the catalog), else 0.
+func ownPartition(ctx context.Context, tx pgx.Tx, parent uint32, tenant, final string) (uint32, error) {
+	var oid uint32
+	err := tx.QueryRow(ctx, `
+SELECT c.oid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN tenantlake.tables t ON t.schema_name = n.nspname AND t.table_name = c.relname AND t.kind = $5
+WHERE i.inhparent = $1 AND n.nspname = $3 AND c.relname = $4
+  AND pg_get_expr(c.relpartbound, c.oid) = 'FOR VALUES IN (' || quote_literal($2::text) || ')'`,
+		parent, tenant, controlSchema, final, kindTable).Scan(&oid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up tenant %s's partition %s.%s: %w", tenant, controlSchema, final, err)
+	}
+	return oid, nil
 }
 
 // inheritConstraints gives new partition id the NOT NULL and CHECK
@@ -233,24 +292,24 @@ WHERE conrelid = $1 AND contype = 'c' AND NOT connoinherit`, parent, tenantIDCol
 	return nil
 }
 
-// usePending moves the pending slice, if there is one and its columns fit
-// the combined table (parent, name), to the control schema as final,
-// adding the combined table's columns it lacks. It says whether it did.
-func (w *Writer) usePending(ctx context.Context, tx pgx.Tx, parent uint32, name string, pending pgx.Identifier, final string) (bool, error) {
+// pendingFits says whether the pending slice exists and its columns fit
+// the combined table (parent, name), with the ALTER TABLE items that add
+// the combined table's columns it lacks.
+func (w *Writer) pendingFits(ctx context.Context, tx pgx.Tx, parent uint32, name string, pending pgx.Identifier) ([]string, bool, error) {
 	if pending == nil {
-		return false, nil
+		return nil, false, nil
 	}
 	poid, err := relation(ctx, tx, pending[0], pending[1])
 	if err != nil || poid == 0 {
-		return false, err
+		return nil, false, err
 	}
 	have, err := baseColumns(ctx, tx, poid)
 	if err != nil {
-		return false, fmt.Errorf("%s.%s: %w", pending[0], pending[1], err)
+		return nil, false, fmt.Errorf("%s.%s: %w", pending[0], pending[1], err)
 	}
 	want, err := baseColumns(ctx, tx, parent)
 	if err != nil {
-		return false, fmt.Errorf("%s.%s: %w", w.cfg.AllTenantsSchema, name, err)
+		return nil, false, fmt.Errorf("%s.%s: %w", w.cfg.AllTenantsSchema, name, err)
 	}
 	got := map[string]string{}
 	for _, c := range have {
@@ -265,14 +324,20 @@ func (w *Writer) usePending(ctx context.Context, tx pgx.Tx, parent uint32, name 
 		case !ok:
 			add = append(add, "ADD COLUMN "+pgx.Identifier{c.name}.Sanitize()+" "+c.typ)
 		case t != c.typ:
-			return false, nil
+			return nil, false, nil
 		}
 	}
 	for _, c := range have {
 		if !wanted[c.name] {
-			return false, nil
+			return nil, false, nil
 		}
 	}
+	return add, true, nil
+}
+
+// movePending moves the pending slice to the control schema as final,
+// adding the columns add (from pendingFits).
+func movePending(ctx context.Context, tx pgx.Tx, pending pgx.Identifier, final string, add []string) error {
 	pendingID := pending.Sanitize()
 	stmts := []string{}
 	if len(add) > 0 {
@@ -283,13 +348,13 @@ func (w *Writer) usePending(ctx context.Context, tx pgx.Tx, parent uint32, name 
 		"ALTER TABLE "+pgx.Identifier{pending[0], final}.Sanitize()+" SET SCHEMA "+pgx.Identifier{controlSchema}.Sanitize())
 	for _, stmt := range stmts {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return false, fmt.Errorf("move the pending slice %s.%s: %w", pending[0], pending[1], withDetail(err))
+			return fmt.Errorf("move the pending slice %s.%s: %w", pending[0], pending[1], withDetail(err))
 		}
 	}
 	if err := forgetObject(ctx, tx, pending[0], pending[1]); err != nil {
-		return false, err
+		return err
 	}
-	return true, recordObject(ctx, tx, controlSchema, final, kindTable)
+	return recordObject(ctx, tx, controlSchema, final, kindTable)
 }
 
 // pendingSlice is the table, in the staging schema, that is filled while a
