@@ -259,6 +259,11 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 	if err != nil {
 		return err
 	}
+	if partitioned && present && pending == nil {
+		if done, err := w.refillInPlace(ctx, tx, oid, tenant, live, name); done || err != nil {
+			return err
+		}
+	}
 	if partitioned {
 		// Creating, widening and swapping partitions of this table are
 		// serialized by both locks, always taken in this order.
@@ -288,18 +293,7 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 		}
 		return nil
 	}
-	liveOID, err := relation(ctx, tx, live, name)
-	if err != nil {
-		return err
-	}
-	if liveOID == 0 {
-		return fmt.Errorf("live table %s.%s is missing", live, name)
-	}
-	liveCols, err := baseColumns(ctx, tx, liveOID)
-	if err != nil {
-		return fmt.Errorf("%s.%s: %w", live, name, err)
-	}
-	cols, typ, err := sliceColumns(liveCols, live+"."+name)
+	cols, typ, err := liveSliceColumns(ctx, tx, live, name)
 	if err != nil {
 		return err
 	}
@@ -338,27 +332,7 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 			}
 		}
 	}
-	missing := func() ([]string, error) {
-		have, err := baseColumns(ctx, tx, oid)
-		if err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", schema, name, err)
-		}
-		got := map[string]string{}
-		for _, c := range have {
-			got[c.name] = c.typ
-		}
-		var add []string
-		for _, c := range cols {
-			t, ok := got[c.combined]
-			switch {
-			case !ok:
-				add = append(add, c.combined)
-			case t != typ[c.combined]:
-				return nil, fmt.Errorf("column %s is %s in this tenant and %s in %s.%s", c.live, typ[c.combined], t, schema, name)
-			}
-		}
-		return add, nil
-	}
+	missing := func() ([]string, error) { return missingColumns(ctx, tx, oid, cols, typ, schema+"."+name) }
 	add, err := missing()
 	if err != nil {
 		return err
@@ -398,6 +372,48 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 		return fmt.Errorf("insert the tenant's rows into %s.%s: %w", schema, name, withDetail(err))
 	}
 	return nil
+}
+
+// missingColumns returns the columns of cols (types typ) that combined
+// table oid (named table) lacks, failing when one it has is of another
+// type.
+func missingColumns(ctx context.Context, tx pgx.Tx, oid uint32, cols []sliceColumn, typ map[string]string, table string) ([]string, error) {
+	have, err := baseColumns(ctx, tx, oid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", table, err)
+	}
+	got := map[string]string{}
+	for _, c := range have {
+		got[c.name] = c.typ
+	}
+	var add []string
+	for _, c := range cols {
+		t, ok := got[c.combined]
+		switch {
+		case !ok:
+			add = append(add, c.combined)
+		case t != typ[c.combined]:
+			return nil, fmt.Errorf("column %s is %s in this tenant and %s in %s", c.live, typ[c.combined], t, table)
+		}
+	}
+	return add, nil
+}
+
+// liveSliceColumns returns the slice columns of table schema.name (see
+// sliceColumns), failing when it is missing.
+func liveSliceColumns(ctx context.Context, tx pgx.Tx, schema, name string) ([]sliceColumn, map[string]string, error) {
+	oid, err := relation(ctx, tx, schema, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if oid == 0 {
+		return nil, nil, fmt.Errorf("table %s.%s is missing", schema, name)
+	}
+	cols, err := baseColumns(ctx, tx, oid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s.%s: %w", schema, name, err)
+	}
+	return sliceColumns(cols, schema+"."+name)
 }
 
 // sliceColumns maps a tenant table's columns (base types) to their names

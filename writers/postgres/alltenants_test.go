@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tenantlake/tenantlake/internal/pgtest"
 	"github.com/tenantlake/tenantlake/lake"
 	"github.com/tenantlake/tenantlake/writers"
@@ -161,7 +163,9 @@ func TestAllTenantsConcurrentColumns(t *testing.T) {
 // pending slice is left behind; a partition that a user's view depends on
 // is never dropped: its rows are replaced in place, and the view shows
 // them.
-func TestAllTenantsPartitions(t *testing.T) {
+func TestAllTenantsPartitions(t *testing.T) { bothPaths(t, testAllTenantsPartitions) }
+
+func testAllTenantsPartitions(t *testing.T) {
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
@@ -218,11 +222,82 @@ func TestAllTenantsUnpartitioned(t *testing.T) {
 WHERE table_name LIKE 'tenantlake$slice$%' OR schema_name = 'tenantlake'`), nil)
 }
 
+// TestAllTenantsInPlace: a small table's slice is replaced in place: an
+// analyst's open transaction that has read the combined table does not
+// hold the promotion, the slice is not stale, the partition keeps its
+// place, and the analyst's next query (READ COMMITTED) sees the new rows.
+// (A load that adds a column still waits for the analyst: ADD COLUMN locks
+// the combined table.)
+func TestAllTenantsInPlace(t *testing.T) {
+	f := newFixture(t)
+	w := f.writer(postgres.Config{})
+	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (1)`), writers.OutcomeLoaded)
+	f.load(w, f.snapshot("globex", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (7)`), writers.OutcomeLoaded)
+	partition := `SELECT c.oid::bigint FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'all_tenants.items'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'FOR VALUES IN (''acme'')'`
+	before := f.query(partition)
+	analyst := pgtest.Connect(t, f.warehouse)
+	tx, err := analyst.Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(f.ctx)
+	var n int
+	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("analyst's query: %d rows, %v", n, err)
+	}
+	start := time.Now()
+	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (2), (3)`), writers.OutcomeLoaded)
+	if len(out.AllTenantsStale) != 0 {
+		t.Errorf("stale %q; want none", out.AllTenantsStale)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the load waited %s for the combined table", d)
+	}
+	equal(t, "acme's partition", f.query(partition), before)
+	equal(t, "analyst's next query", queryTx(t, f, tx, `SELECT tenant_id || '|' || id FROM all_tenants.items ORDER BY 1`),
+		[]string{"acme|2", "acme|3", "globex|7"})
+	if err := tx.Rollback(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A new tenant: its partition is made before the promotion, which then
+	// replaces its rows in place like any other.
+	f.load(w, f.snapshot("initech", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (9)`), writers.OutcomeLoaded)
+	equal(t, "all_tenants.items", f.query(`SELECT tenant_id || '|' || id FROM all_tenants.items ORDER BY 1`), []string{"acme|2", "acme|3", "globex|7", "initech|9"})
+}
+
+// bothPaths runs test as two subtests: with small tables' slices replaced
+// in place (the default) and with every slice filled while staging and
+// swapped whole.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Run("in_place", test)
+	t.Run("swap", func(t *testing.T) {
+		postgres.SetInPlaceRows(t, -1)
+		test(t)
+	})
+}
+
+// queryTx runs sql in tx, one string per row (its first column).
+func queryTx(t *testing.T, f *fixture, tx pgx.Tx, sql string) []string {
+	t.Helper()
+	rows, err := tx.Query(f.ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestAllTenantsLockTimeout: an analyst's open transaction that has read a
-// combined table holds the swap of a tenant's slice at most
-// allTenantsLockTimeout (10 s): the snapshot goes live, the slice is
-// reported stale, saying why, and the analyst's transaction is untouched.
+// combined table holds the swap of a tenant's slice (a table with a
+// pending slice) at most allTenantsLockTimeout (10 s): the snapshot goes
+// live, the slice is reported stale, saying why, and the analyst's
+// transaction is untouched.
 func TestAllTenantsLockTimeout(t *testing.T) {
+	postgres.SetInPlaceRows(t, -1)
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (1)`), writers.OutcomeLoaded)

@@ -17,7 +17,9 @@ import (
 // snapshot, and a slice without a pending one (RebuildAllTenants, or a
 // promotion whose second connection failed) has its rows replaced in
 // place, so the old ones stay visible to older snapshots.
-func TestHostileRepeatableRead(t *testing.T) {
+func TestHostileRepeatableRead(t *testing.T) { bothPaths(t, testHostileRepeatableRead) }
+
+func testHostileRepeatableRead(t *testing.T) {
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items SELECT generate_series(1, 5)`), writers.OutcomeLoaded)

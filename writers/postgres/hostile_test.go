@@ -26,7 +26,9 @@ func (f *fixture) sameAsLive(table, cols string, tenants ...string) {
 
 // TestHostileIndexOnCombined: a user's index on the combined table must not
 // make every later slice stale.
-func TestHostileIndexOnCombined(t *testing.T) {
+func TestHostileIndexOnCombined(t *testing.T) { bothPaths(t, testHostileIndexOnCombined) }
+
+func testHostileIndexOnCombined(t *testing.T) {
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint, name text)`, `INSERT INTO items VALUES (1, 'a')`), writers.OutcomeLoaded)
@@ -127,6 +129,7 @@ func TestHostileConcurrentTenants(t *testing.T) {
 // two combined tables holds the promotion about 10 s in all, not 10 s per
 // table (the tenant's live tables stay locked all that time).
 func TestHostileLockTimeoutAllTables(t *testing.T) {
+	postgres.SetInPlaceRows(t, -1)
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE a (id bigint)`, `INSERT INTO a VALUES (1)`, `CREATE TABLE b (id bigint)`, `INSERT INTO b VALUES (1)`,
@@ -198,7 +201,9 @@ func TestHostileLiveTableAttachedByHand(t *testing.T) {
 // not make later slices stale (a primary key's NOT NULL and a CHECK must be
 // on the new partition before ATTACH; the inherited ones must not count as
 // a user's objects on the old one).
-func TestHostileUserObjectsOnCombined(t *testing.T) {
+func TestHostileUserObjectsOnCombined(t *testing.T) { bothPaths(t, testHostileUserObjectsOnCombined) }
+
+func testHostileUserObjectsOnCombined(t *testing.T) {
 	for name, stmts := range map[string][]string{
 		"row trigger":  {`CREATE FUNCTION public.noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$`, `CREATE TRIGGER tr AFTER INSERT ON all_tenants.items FOR EACH ROW EXECUTE FUNCTION public.noop()`},
 		"unique index": {`CREATE UNIQUE INDEX ON all_tenants.items (tenant_id, id)`},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,7 +42,7 @@ func (w *Writer) stage(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, m *la
 	if err != nil {
 		return nil, nil, err
 	}
-	slices := w.beginSlices(ctx, m.Tenant)
+	slices := w.beginSlices(ctx, m)
 	defer slices.end(ctx)
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		for i := range m.Tables {
@@ -77,11 +78,16 @@ type slicesTx struct {
 	pending map[string]pgx.Identifier
 }
 
-func (w *Writer) beginSlices(ctx context.Context, tenantID string) *slicesTx {
+// beginSlices opens it when a table of m has more than inPlaceRows rows
+// (the others' slices are replaced in place at the promotion).
+func (w *Writer) beginSlices(ctx context.Context, m *lake.Manifest) *slicesTx {
 	s := &slicesTx{pending: map[string]pgx.Identifier{}}
+	if !slices.ContainsFunc(m.Tables, func(t lake.Table) bool { return t.Rows > inPlaceRows }) {
+		return s
+	}
 	conn, err := w.connect(ctx)
 	if err != nil {
-		slog.Warn("postgres writer: all-tenants slices will be filled at the promotion", "tenant", tenantID, "err", err)
+		slog.Warn("postgres writer: all-tenants slices will be filled at the promotion", "tenant", m.Tenant, "err", err)
 		return s
 	}
 	s.conn = conn
@@ -106,6 +112,9 @@ func (s *slicesTx) fail(ctx context.Context, err error) {
 // prepare creates the pending slice of m.Tables[i]; nil when there is none.
 func (s *slicesTx) prepare(ctx context.Context, m *lake.Manifest, i int, staging string) *pendingSlice {
 	if s.tx == nil {
+		return nil
+	}
+	if m.Tables[i].Rows <= inPlaceRows {
 		return nil
 	}
 	ps := newPendingSlice(m, i, m.Tenant, staging)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tenantlake/tenantlake/lake"
@@ -156,6 +158,83 @@ func dropRecorded(ctx context.Context, tx pgx.Tx, oid uint32, schema, name, desc
 	return forgetObject(ctx, tx, schema, name)
 }
 
+// inPlaceRows: a table of at most this many rows (in its manifest) has no
+// pending slice. Its slice is replaced in place at the promotion (DELETE
+// and INSERT ... SELECT into the tenant's partition, refillInPlace), which
+// locks no combined table, so that the promotions of many tenants do not
+// wait for each other; the partition a tenant lacks is made before its
+// promotion, in a short transaction of its own (prepareSlices). A larger
+// table has its slice filled while it is staged and swapped whole. A
+// variable for the tests (export_test.go).
+var inPlaceRows int64 = 100_000
+
+// prepareLockTimeout bounds prepareSlices' wait for the combined tables'
+// locks, all tables together: the other promotions' hold them for a few
+// milliseconds, a long analyst's query longer, and then the promotion
+// waits for them (allTenantsLockTimeout) instead.
+const prepareLockTimeout = 2 * time.Second
+
+// refillInPlace replaces tenant's rows in its partition of partitioned
+// combined table parent (name) with those of live.name, without locking
+// the combined table, when the partition is tenantlake's and the combined
+// table has every column of live.name; it says whether it did. Otherwise
+// (or when the DELETE or INSERT fails, as under a user's publication of
+// deletes without a replica identity: the savepoint leaves nothing
+// changed) the caller takes the combined table's locks (swapSlice).
+func (w *Writer) refillInPlace(ctx context.Context, tx pgx.Tx, parent uint32, tenant, live, name string) (bool, error) {
+	final := sliceName(parent, tenant)
+	own, err := ownPartition(ctx, tx, parent, tenant, final)
+	if err != nil || own == 0 {
+		return false, err
+	}
+	cols, typ, err := liveSliceColumns(ctx, tx, live, name)
+	if err != nil {
+		return false, err
+	}
+	add, err := missingColumns(ctx, tx, parent, cols, typ, w.cfg.AllTenantsSchema+"."+name)
+	if err != nil || len(add) > 0 {
+		return false, err
+	}
+	return w.replaceRows(ctx, tx, final, tenant, live, name, cols)
+}
+
+// replaceRows replaces the rows of tenant's partition final (in the
+// control schema) of combined table name with those of live.name, under a
+// savepoint; it says whether it did. Its failure (a user's publication of
+// deletes, a trigger) leaves the partition as it was, for the caller to
+// swap instead; only a failure of tx itself is returned.
+func (w *Writer) replaceRows(ctx context.Context, tx pgx.Tx, final, tenant, live, name string, cols []sliceColumn) (bool, error) {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	finalID := pgx.Identifier{controlSchema, final}.Sanitize()
+	_, err = sp.Exec(ctx, "DELETE FROM "+finalID)
+	if err == nil {
+		err = w.fillSlice(ctx, sp, finalID, tenant, live, name, cols)
+	}
+	if err != nil {
+		slog.Debug("postgres writer: all-tenants slice not replaced in place", "tenant", tenant, "table", name, "err", err)
+		return false, sp.Rollback(ctx)
+	}
+	return true, sp.Commit(ctx)
+}
+
+// fillSlice inserts the rows of live.name, with tenant_id tenant, into
+// table id (a partition of combined table name).
+func (w *Writer) fillSlice(ctx context.Context, tx pgx.Tx, id, tenant, live, name string, cols []sliceColumn) error {
+	dst, src := []string{tenantIDColumn}, []string{"$1::text"}
+	for _, c := range cols {
+		dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
+		src = append(src, pgx.Identifier{c.live}.Sanitize())
+	}
+	ins := "INSERT INTO " + id + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " FROM " + pgx.Identifier{live, name}.Sanitize()
+	if _, err := tx.Exec(ctx, ins, tenant); err != nil {
+		return fmt.Errorf("fill the tenant's partition of %s.%s: %w", w.cfg.AllTenantsSchema, name, withDetail(err))
+	}
+	return nil
+}
+
 // swapSlice makes a new partition tenant's slice of partitioned combined
 // table parent (name), whose columns already include cols: the pending
 // slice when there is one that fits, the tenant's old partition dropped.
@@ -169,24 +248,11 @@ func dropRecorded(ctx context.Context, tx pgx.Tx, oid uint32, schema, name, desc
 // table's locks.
 func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant, live, name string, cols []sliceColumn, pending pgx.Identifier) error {
 	schema := w.cfg.AllTenantsSchema
-	combinedID := pgx.Identifier{schema, name}.Sanitize()
 	final := sliceName(parent, tenant)
 	finalID := pgx.Identifier{controlSchema, final}.Sanitize()
 	add, fits, err := w.pendingFits(ctx, tx, parent, name, pending)
 	if err != nil {
 		return err
-	}
-	fill := func(id string) error {
-		dst, src := []string{tenantIDColumn}, []string{"$1::text"}
-		for _, c := range cols {
-			dst = append(dst, pgx.Identifier{c.combined}.Sanitize())
-			src = append(src, pgx.Identifier{c.live}.Sanitize())
-		}
-		ins := "INSERT INTO " + id + " (" + strings.Join(dst, ", ") + ") SELECT " + strings.Join(src, ", ") + " FROM " + pgx.Identifier{live, name}.Sanitize()
-		if _, err := tx.Exec(ctx, ins, tenant); err != nil {
-			return fmt.Errorf("fill the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
-		}
-		return nil
 	}
 	own, err := ownPartition(ctx, tx, parent, tenant, final)
 	if err != nil {
@@ -201,10 +267,9 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 		inPlace = len(deps) > 0
 	}
 	if inPlace {
-		if _, err := tx.Exec(ctx, "DELETE FROM "+finalID); err != nil {
-			return fmt.Errorf("delete the tenant's rows from its partition of %s.%s: %w", schema, name, withDetail(err))
+		if done, err := w.replaceRows(ctx, tx, final, tenant, live, name, cols); done || err != nil {
+			return err
 		}
-		return fill(finalID)
 	}
 	if err := dropSlice(ctx, tx, parent, schema, name, tenant); err != nil {
 		return err
@@ -221,29 +286,125 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 			return err
 		}
 	} else {
-		stmt := "CREATE TABLE " + finalID + " (LIKE " + combinedID + ", CONSTRAINT " + sliceCheck + " CHECK (" + tenantIDColumn + " = " + quoteLiteral(tenant) + "))"
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("create the tenant's partition of %s.%s: %w", schema, name, withDetail(err))
-		}
-		if err := recordObject(ctx, tx, controlSchema, final, kindTable); err != nil {
+		if err := w.createSlice(ctx, tx, name, tenant, final); err != nil {
 			return err
 		}
-		if err := fill(finalID); err != nil {
+		if err := w.fillSlice(ctx, tx, finalID, tenant, live, name, cols); err != nil {
 			return err
 		}
 	}
+	return w.attachSlice(ctx, tx, parent, name, tenant, final)
+}
+
+// createSlice creates table final in the control schema, tenant's new
+// partition of combined table name, empty and not attached yet.
+func (w *Writer) createSlice(ctx context.Context, tx pgx.Tx, name, tenant, final string) error {
+	stmt := "CREATE TABLE " + pgx.Identifier{controlSchema, final}.Sanitize() + " (LIKE " + pgx.Identifier{w.cfg.AllTenantsSchema, name}.Sanitize() +
+		", CONSTRAINT " + sliceCheck + " CHECK (" + tenantIDColumn + " = " + quoteLiteral(tenant) + "))"
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("create the tenant's partition of %s.%s: %w", w.cfg.AllTenantsSchema, name, withDetail(err))
+	}
+	return recordObject(ctx, tx, controlSchema, final, kindTable)
+}
+
+// attachSlice attaches table final of the control schema (a new slice or
+// a moved pending one) as tenant's partition of combined table parent
+// (name).
+func (w *Writer) attachSlice(ctx context.Context, tx pgx.Tx, parent uint32, name, tenant, final string) error {
+	combinedID := pgx.Identifier{w.cfg.AllTenantsSchema, name}.Sanitize()
+	finalID := pgx.Identifier{controlSchema, final}.Sanitize()
 	if err := inheritConstraints(ctx, tx, parent, finalID); err != nil {
-		return fmt.Errorf("the tenant's partition of %s.%s: %w", schema, name, err)
+		return fmt.Errorf("the tenant's partition of %s.%s: %w", w.cfg.AllTenantsSchema, name, err)
 	}
 	for _, stmt := range []string{
 		"ALTER TABLE " + combinedID + " ATTACH PARTITION " + finalID + " FOR VALUES IN (" + quoteLiteral(tenant) + ")",
 		"ALTER TABLE " + finalID + " DROP CONSTRAINT " + sliceCheck + ", ALTER COLUMN " + tenantIDColumn + " DROP DEFAULT",
 	} {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("attach the tenant's partition to %s.%s: %w", schema, name, withDetail(err))
+			return fmt.Errorf("attach the tenant's partition to %s.%s: %w", w.cfg.AllTenantsSchema, name, withDetail(err))
 		}
 	}
 	return nil
+}
+
+// prepareSlices makes, ahead of tenant's promotion, the partitions its
+// in-place slices need (refillInPlace): for each table of tables (staged
+// in schema staging without a pending slice) whose partitioned combined
+// table exists and has no partition for the tenant, an empty one, and the
+// columns of the staged table the combined table lacks, each table in a
+// short transaction of its own under the combined table's locks (waiting
+// for them prepareLockTimeout in all). The promotion then locks no
+// combined table. An empty partition of a tenant whose snapshot is not
+// live yet shows just that: no rows. What fails here is left to the
+// promotion, which does the same under its locks and reports what it
+// cannot.
+func (w *Writer) prepareSlices(ctx context.Context, conn *pgx.Conn, tenant, staging string, tables []string) {
+	schema := w.cfg.AllTenantsSchema
+	rows, err := conn.Query(ctx, `
+SELECT c.relname FROM unnest($1::text[]) AS t(name)
+JOIN pg_class c ON c.relname = t.name AND c.relkind = 'p'
+JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = $2
+JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname AND o.kind = $4
+WHERE NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+                  WHERE i.inhparent = c.oid AND pg_get_expr(p.relpartbound, p.oid) = 'FOR VALUES IN (' || quote_literal($3::text) || ')')
+ORDER BY 1`, tables, schema, tenant, kindTable)
+	if err != nil {
+		slog.Debug("postgres writer: all-tenants partitions left to the promotion", "tenant", tenant, "err", err)
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		slog.Debug("postgres writer: all-tenants partitions left to the promotion", "tenant", tenant, "err", err)
+		return
+	}
+	deadline := time.Now().Add(prepareLockTimeout)
+	for _, name := range names {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			wait := max(time.Until(deadline), allTenantsLockMin)
+			if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, fmt.Sprintf("%dms", wait.Milliseconds())); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockCombined, schema+"."+name); err != nil {
+				return err
+			}
+			combinedID := pgx.Identifier{schema, name}.Sanitize()
+			if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+				return err
+			}
+			parent, err := w.combinedTable(ctx, tx, name)
+			if err != nil || parent == 0 {
+				return err
+			}
+			cols, typ, err := liveSliceColumns(ctx, tx, staging, name)
+			if err != nil {
+				return err
+			}
+			add, err := missingColumns(ctx, tx, parent, cols, typ, schema+"."+name)
+			if err != nil {
+				return err
+			}
+			if len(add) > 0 {
+				items := make([]string, len(add))
+				for i, c := range add {
+					items[i] = "ADD COLUMN " + pgx.Identifier{c}.Sanitize() + " " + typ[c]
+				}
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+combinedID+" "+strings.Join(items, ", ")); err != nil {
+					return err
+				}
+			}
+			final := sliceName(parent, tenant)
+			if oid, err := relation(ctx, tx, controlSchema, final); err != nil || oid != 0 {
+				return err // a table of that name (detached by hand): the promotion's business
+			}
+			if err := w.createSlice(ctx, tx, name, tenant, final); err != nil {
+				return err
+			}
+			return w.attachSlice(ctx, tx, parent, name, tenant, final)
+		})
+		if err != nil {
+			slog.Debug("postgres writer: all-tenants partition left to the promotion", "tenant", tenant, "table", name, "err", err)
+		}
+	}
 }
 
 // ownPartition returns the oid of tenant's partition of partitioned table

@@ -532,6 +532,13 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		return false, nil
 	}
 	t2 := time.Now()
+	var inPlace []string
+	for _, t := range m.Tables {
+		if pending[t.Name] == nil {
+			inPlace = append(inPlace, t.Name)
+		}
+	}
+	w.prepareSlices(ctx, conn, req.Tenant, stagingRef.name, inPlace)
 	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef, pending, chg); err != nil {
 		return false, err
 	}
