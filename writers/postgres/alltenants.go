@@ -306,20 +306,7 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 			return err
 		}
 		if oid == 0 {
-			// New combined tables are partitioned by tenant: one
-			// partition per tenant, swapped whole by a promotion.
-			defs := []string{tenantIDColumn + " text NOT NULL"}
-			for _, c := range cols {
-				defs = append(defs, pgx.Identifier{c.combined}.Sanitize()+" "+typ[c.combined])
-			}
-			stmt := "CREATE TABLE " + combinedID + " (" + strings.Join(defs, ", ") + ") PARTITION BY LIST (" + tenantIDColumn + ")"
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("create all-tenants table %s.%s: %w", schema, name, withDetail(err))
-			}
-			if err := recordObject(ctx, tx, schema, name, kindTable); err != nil {
-				return err
-			}
-			if oid, err = relation(ctx, tx, schema, name); err != nil {
+			if oid, err = w.createCombined(ctx, tx, name, cols, typ); err != nil {
 				return err
 			}
 		}
@@ -372,6 +359,25 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 		return fmt.Errorf("insert the tenant's rows into %s.%s: %w", schema, name, withDetail(err))
 	}
 	return nil
+}
+
+// createCombined creates combined table name with the columns cols (types
+// typ) after tenant_id, partitioned by tenant (one partition per tenant),
+// and returns its oid. The caller holds its lockCombined lock.
+func (w *Writer) createCombined(ctx context.Context, tx pgx.Tx, name string, cols []sliceColumn, typ map[string]string) (uint32, error) {
+	schema := w.cfg.AllTenantsSchema
+	defs := []string{tenantIDColumn + " text NOT NULL"}
+	for _, c := range cols {
+		defs = append(defs, pgx.Identifier{c.combined}.Sanitize()+" "+typ[c.combined])
+	}
+	stmt := "CREATE TABLE " + pgx.Identifier{schema, name}.Sanitize() + " (" + strings.Join(defs, ", ") + ") PARTITION BY LIST (" + tenantIDColumn + ")"
+	if _, err := tx.Exec(ctx, stmt); err != nil {
+		return 0, fmt.Errorf("create all-tenants table %s.%s: %w", schema, name, withDetail(err))
+	}
+	if err := recordObject(ctx, tx, schema, name, kindTable); err != nil {
+		return 0, err
+	}
+	return relation(ctx, tx, schema, name)
 }
 
 // missingColumns returns the columns of cols (types typ) that combined

@@ -195,6 +195,13 @@ func (w *Writer) refillInPlace(ctx context.Context, tx pgx.Tx, parent uint32, te
 	if err != nil || len(add) > 0 {
 		return false, err
 	}
+	// The combined table before its partition, as the swaps take them
+	// (LOCK TABLE of the combined table locks its partitions): inserting
+	// into a partition locks its table too, and in the other order two
+	// promotions could deadlock.
+	if _, err := tx.Exec(ctx, "LOCK TABLE ONLY "+pgx.Identifier{w.cfg.AllTenantsSchema, name}.Sanitize()+" IN ACCESS SHARE MODE"); err != nil {
+		return false, fmt.Errorf("lock %s.%s: %w", w.cfg.AllTenantsSchema, name, err)
+	}
 	return w.replaceRows(ctx, tx, final, tenant, live, name, cols)
 }
 
@@ -327,34 +334,44 @@ func (w *Writer) attachSlice(ctx context.Context, tx pgx.Tx, parent uint32, name
 	return nil
 }
 
-// prepareSlices makes, ahead of tenant's promotion, the partitions its
-// in-place slices need (refillInPlace): for each table of tables (staged
-// in schema staging without a pending slice) whose partitioned combined
-// table exists and has no partition for the tenant, an empty one, and the
-// columns of the staged table the combined table lacks, each table in a
-// short transaction of its own under the combined table's locks (waiting
-// for them prepareLockTimeout in all). The promotion then locks no
-// combined table. An empty partition of a tenant whose snapshot is not
-// live yet shows just that: no rows. What fails here is left to the
-// promotion, which does the same under its locks and reports what it
-// cannot.
+// prepareSlices makes, ahead of tenant's promotion, what its in-place
+// slices need (refillInPlace) and only DDL can give: for each table of
+// tables (staged in schema staging without a pending slice), the
+// partitioned combined table when there is none yet (empty), the columns
+// of the staged table it lacks, and the tenant's partition (empty), each
+// table in a short transaction of its own. Those take the combined table's
+// lockCombined lock and the locks of their DDL (ATTACH PARTITION's does
+// not block queries or the other tenants' in-place promotions; ADD COLUMN
+// does, briefly), waiting for them prepareLockTimeout in all. The
+// promotion then takes no lock of the combined tables, so promotions of
+// many tenants run side by side. An empty table or partition of a tenant
+// whose snapshot is not live yet shows just that: no rows. What fails
+// here is left to the promotion, which does the same under its locks and
+// reports what it cannot.
 func (w *Writer) prepareSlices(ctx context.Context, conn *pgx.Conn, tenant, staging string, tables []string) {
 	schema := w.cfg.AllTenantsSchema
+	// The tables whose combined table is missing, lacks a column of the
+	// staged table, or has no partition for the tenant.
 	rows, err := conn.Query(ctx, `
-SELECT c.relname FROM unnest($1::text[]) AS t(name)
-JOIN pg_class c ON c.relname = t.name AND c.relkind = 'p'
-JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = $2
-JOIN tenantlake.tables o ON o.schema_name = n.nspname AND o.table_name = c.relname AND o.kind = $4
-WHERE NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
-                  WHERE i.inhparent = c.oid AND pg_get_expr(p.relpartbound, p.oid) = 'FOR VALUES IN (' || quote_literal($3::text) || ')')
-ORDER BY 1`, tables, schema, tenant, kindTable)
+SELECT t.name FROM unnest($1::text[]) AS t(name)
+JOIN pg_namespace sn ON sn.nspname = $4
+JOIN pg_class s ON s.relnamespace = sn.oid AND s.relname = t.name
+LEFT JOIN pg_namespace n ON n.nspname = $2
+LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
+WHERE c.oid IS NULL OR (c.relkind = 'p' AND (
+  NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
+              WHERE i.inhparent = c.oid AND pg_get_expr(p.relpartbound, p.oid) = 'FOR VALUES IN (' || quote_literal($3::text) || ')')
+  OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = s.oid AND a.attnum > 0 AND NOT a.attisdropped
+             AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = c.oid AND b.attnum > 0 AND NOT b.attisdropped
+                             AND b.attname = CASE WHEN a.attname = $5 THEN $6 ELSE a.attname END))))
+ORDER BY 1`, tables, schema, tenant, staging, tenantIDColumn, sourceTenantIDColumn)
 	if err != nil {
-		slog.Debug("postgres writer: all-tenants partitions left to the promotion", "tenant", tenant, "err", err)
+		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
 		return
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		slog.Debug("postgres writer: all-tenants partitions left to the promotion", "tenant", tenant, "err", err)
+		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
 		return
 	}
 	deadline := time.Now().Add(prepareLockTimeout)
@@ -367,16 +384,24 @@ ORDER BY 1`, tables, schema, tenant, kindTable)
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockCombined, schema+"."+name); err != nil {
 				return err
 			}
-			combinedID := pgx.Identifier{schema, name}.Sanitize()
-			if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			cols, typ, err := liveSliceColumns(ctx, tx, staging, name)
+			if err != nil {
 				return err
 			}
 			parent, err := w.combinedTable(ctx, tx, name)
-			if err != nil || parent == 0 {
+			if err != nil {
 				return err
 			}
-			cols, typ, err := liveSliceColumns(ctx, tx, staging, name)
-			if err != nil {
+			if parent == 0 {
+				var made bool
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenantlake.schemas s JOIN pg_namespace n ON n.nspname = s.schema_name WHERE s.schema_name = $1)`, schema).Scan(&made); err != nil || !made {
+					return err // made by the first promotion (ensureAllTenants)
+				}
+				if parent, err = w.createCombined(ctx, tx, name, cols, typ); err != nil {
+					return err
+				}
+			}
+			if p, err := isPartitioned(ctx, tx, parent); err != nil || !p {
 				return err
 			}
 			add, err := missingColumns(ctx, tx, parent, cols, typ, schema+"."+name)
@@ -388,11 +413,14 @@ ORDER BY 1`, tables, schema, tenant, kindTable)
 				for i, c := range add {
 					items[i] = "ADD COLUMN " + pgx.Identifier{c}.Sanitize() + " " + typ[c]
 				}
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+combinedID+" "+strings.Join(items, ", ")); err != nil {
-					return err
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+pgx.Identifier{schema, name}.Sanitize()+" "+strings.Join(items, ", ")); err != nil {
+					return fmt.Errorf("add columns to %s.%s: %w", schema, name, withDetail(err))
 				}
 			}
 			final := sliceName(parent, tenant)
+			if own, err := ownPartition(ctx, tx, parent, tenant, final); err != nil || own != 0 {
+				return err
+			}
 			if oid, err := relation(ctx, tx, controlSchema, final); err != nil || oid != 0 {
 				return err // a table of that name (detached by hand): the promotion's business
 			}
@@ -402,7 +430,7 @@ ORDER BY 1`, tables, schema, tenant, kindTable)
 			return w.attachSlice(ctx, tx, parent, name, tenant, final)
 		})
 		if err != nil {
-			slog.Debug("postgres writer: all-tenants partition left to the promotion", "tenant", tenant, "table", name, "err", err)
+			slog.Debug("postgres writer: all-tenants table left to the promotion", "tenant", tenant, "table", name, "err", err)
 		}
 	}
 }
