@@ -157,7 +157,8 @@ const (
 )
 
 // Change is one changed row: an insert has After, a delete Before, an update
-// both. Key holds the primary key's columns when rows were matched by key.
+// both. Key holds the primary key's columns when rows were matched by key,
+// and for a table only one snapshot has, when that snapshot gives it one.
 // Values are rendered as JSON by jsonValue's rules: integers, booleans and
 // finite floats as JSON values, JSON columns as their JSON, everything else
 // (decimals exactly, text, bytes as \x hex, dates and times) as strings.

@@ -301,15 +301,26 @@ func (e *engine) whole(side int) error {
 	if !e.rows() {
 		return nil
 	}
+	t := e.tab[side]
 	return e.scan(e.ctx, side, func(_, _, r []byte) error {
 		row, err := e.render(side, string(r))
 		if err != nil {
 			return err
 		}
-		if side == sideTo {
-			return e.opt.Rows(Change{Table: e.tab[side].Name, Op: OpInsert, After: row})
+		// The table's own primary key, so that a row's history can be
+		// followed by key across a table dropped and added again.
+		var key *Row
+		if len(t.PrimaryKey) > 0 {
+			key = &Row{}
+			for _, name := range t.PrimaryKey {
+				key.Names = append(key.Names, name)
+				key.Values = append(key.Values, row.Get(name))
+			}
 		}
-		return e.opt.Rows(Change{Table: e.tab[side].Name, Op: OpDelete, Before: row})
+		if side == sideTo {
+			return e.opt.Rows(Change{Table: t.Name, Op: OpInsert, Key: key, After: row})
+		}
+		return e.opt.Rows(Change{Table: t.Name, Op: OpDelete, Key: key, Before: row})
 	})
 }
 
