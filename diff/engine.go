@@ -242,6 +242,23 @@ func (e *engine) keyOf(r *Row) *Row {
 	return k
 }
 
+// ownKey is the key part of a rendered row of side by that side's own
+// primary key, or nil when it has none: the key of a row of a table only
+// one snapshot has, or of a table whose primary key changed (compared as a
+// multiset), so that a row's history can still be followed by key.
+func (e *engine) ownKey(side int, r *Row) *Row {
+	pk := e.tab[side].PrimaryKey
+	if len(pk) == 0 {
+		return nil
+	}
+	k := &Row{}
+	for _, name := range pk {
+		k.Names = append(k.Names, name)
+		k.Values = append(k.Values, r.Get(name))
+	}
+	return k
+}
+
 // ---- scanning ----
 
 // scan reads every row of one side and calls fn with its key, compared
@@ -307,16 +324,7 @@ func (e *engine) whole(side int) error {
 		if err != nil {
 			return err
 		}
-		// The table's own primary key, so that a row's history can be
-		// followed by key across a table dropped and added again.
-		var key *Row
-		if len(t.PrimaryKey) > 0 {
-			key = &Row{}
-			for _, name := range t.PrimaryKey {
-				key.Names = append(key.Names, name)
-				key.Values = append(key.Values, row.Get(name))
-			}
-		}
+		key := e.ownKey(side, row)
 		if side == sideTo {
 			return e.opt.Rows(Change{Table: t.Name, Op: OpInsert, Key: key, After: row})
 		}
@@ -450,7 +458,7 @@ func (m *match) addTo(k, c, r []byte) error {
 	if err != nil {
 		return err
 	}
-	return e.opt.Rows(Change{Table: name, Op: OpInsert, After: after})
+	return e.opt.Rows(Change{Table: name, Op: OpInsert, Key: e.ownKey(sideTo, after), After: after})
 }
 
 // finish counts (and reports) the older side's rows the newer lacks.
@@ -496,7 +504,7 @@ func (m *match) finish() error {
 			}
 			for i := int64(0); i < run.n; i++ {
 				e.res.Deleted++
-				if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Before: before}); err != nil {
+				if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Key: e.ownKey(sideFrom, before), Before: before}); err != nil {
 					return err
 				}
 			}
