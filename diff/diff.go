@@ -157,7 +157,9 @@ const (
 )
 
 // Change is one changed row: an insert has After, a delete Before, an update
-// both. Key holds the primary key's columns when rows were matched by key.
+// both. Key holds the primary key's columns: the key rows were matched by,
+// or, for a table only one snapshot has or whose primary key changed, the
+// key of the row's own snapshot (nil when that snapshot gives the table none).
 // Values are rendered as JSON by jsonValue's rules: integers, booleans and
 // finite floats as JSON values, JSON columns as their JSON, everything else
 // (decimals exactly, text, bytes as \x hex, dates and times) as strings.

@@ -225,9 +225,10 @@ func TestDiffKnownChanges(t *testing.T) {
 	has(`{"table":"audit","op":"delete","before":{"who":"a","what":"x"}}`)
 	has(`{"table":"audit","op":"insert","after":{"who":"d","what":"z"}}`)
 	has(`{"table":"retyped","op":"update","key":{"id":7},"before":{"id":7,"n":70,"v":"7.50","old":"old"},"after":{"id":7,"n":70,"v":"99.000","extra":"e"}}`)
-	has(`{"table":"gone","op":"delete","before":{"id":1}}`)
-	has(`{"table":"fresh","op":"insert","after":{"id":3,"t":null}}`)
-	has(`{"table":"rekeyed","op":"insert","after":{"a":2,"b":20}}`)
+	has(`{"table":"gone","op":"delete","key":{"id":1},"before":{"id":1}}`)
+	has(`{"table":"fresh","op":"insert","key":{"id":3},"after":{"id":3,"t":null}}`)
+	has(`{"table":"rekeyed","op":"insert","key":{"a":2,"b":20},"after":{"a":2,"b":20}}`)
+	has(`{"table":"rekeyed","op":"delete","key":{"a":2},"before":{"a":2,"b":2}}`)
 
 	// The other way round, inserts and deletes swap.
 	back, err := diff.Snapshots(ctx, lk, m2, m1, diff.Options{})

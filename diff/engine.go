@@ -242,6 +242,23 @@ func (e *engine) keyOf(r *Row) *Row {
 	return k
 }
 
+// ownKey is the key part of a rendered row of side by that side's own
+// primary key, or nil when it has none: the key of a row of a table only
+// one snapshot has, or of a table whose primary key changed (compared as a
+// multiset), so that a row's history can still be followed by key.
+func (e *engine) ownKey(side int, r *Row) *Row {
+	pk := e.tab[side].PrimaryKey
+	if len(pk) == 0 {
+		return nil
+	}
+	k := &Row{}
+	for _, name := range pk {
+		k.Names = append(k.Names, name)
+		k.Values = append(k.Values, r.Get(name))
+	}
+	return k
+}
+
 // ---- scanning ----
 
 // scan reads every row of one side and calls fn with its key, compared
@@ -301,15 +318,17 @@ func (e *engine) whole(side int) error {
 	if !e.rows() {
 		return nil
 	}
+	t := e.tab[side]
 	return e.scan(e.ctx, side, func(_, _, r []byte) error {
 		row, err := e.render(side, string(r))
 		if err != nil {
 			return err
 		}
+		key := e.ownKey(side, row)
 		if side == sideTo {
-			return e.opt.Rows(Change{Table: e.tab[side].Name, Op: OpInsert, After: row})
+			return e.opt.Rows(Change{Table: t.Name, Op: OpInsert, Key: key, After: row})
 		}
-		return e.opt.Rows(Change{Table: e.tab[side].Name, Op: OpDelete, Before: row})
+		return e.opt.Rows(Change{Table: t.Name, Op: OpDelete, Key: key, Before: row})
 	})
 }
 
@@ -439,7 +458,7 @@ func (m *match) addTo(k, c, r []byte) error {
 	if err != nil {
 		return err
 	}
-	return e.opt.Rows(Change{Table: name, Op: OpInsert, After: after})
+	return e.opt.Rows(Change{Table: name, Op: OpInsert, Key: e.ownKey(sideTo, after), After: after})
 }
 
 // finish counts (and reports) the older side's rows the newer lacks.
@@ -485,7 +504,7 @@ func (m *match) finish() error {
 			}
 			for i := int64(0); i < run.n; i++ {
 				e.res.Deleted++
-				if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Before: before}); err != nil {
+				if err := e.opt.Rows(Change{Table: name, Op: OpDelete, Key: e.ownKey(sideFrom, before), Before: before}); err != nil {
 					return err
 				}
 			}

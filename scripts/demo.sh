@@ -105,7 +105,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 run_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/Snapshots?tenant=$replay_tenant" >/dev/null 2>&1 && break; sleep 0.1; done
 body="{\"tenant\":\"$replay_tenant\",\"at\":\"$first_time\"}"
-echo "curl -X POST http://127.0.0.1:$port/Replay -d '$body'"
+echo "curl -X POST http://127.0.0.1:$port/Replay -H 'Content-Type: application/json' -d '$body'"
 curl -fsS -X POST "http://127.0.0.1:$port/Replay" -H 'Content-Type: application/json' -d "$body" | jq -c '{snapshot_id, targets, tables: (.tables | length), request_id}'
 for _ in $(seq 300); do
   [[ "$(cat "$state/lake/tenant=$replay_tenant/_loads/target=$target/"*.json | jq -rs 'map(select(.reason == "replay")) | last | .outcome // empty')" == loaded ]] && break

@@ -42,7 +42,7 @@ func openFileRegistry(path string) (*fileRegistry, error) {
 		return nil, fmt.Errorf("tenant registry: %w", err)
 	}
 	var doc struct {
-		Tenants []yamlTenant `yaml:"tenants"`
+		Tenants *[]yamlTenant `yaml:"tenants"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -51,8 +51,19 @@ func openFileRegistry(path string) (*fileRegistry, error) {
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("tenant registry %s: %w", name, err)
 	}
-	ts := make([]Tenant, len(doc.Tenants))
-	for i, y := range doc.Tenants {
+	// An empty (or truncated, or wrong) file is a mistake, not a registry
+	// without tenants: every scheduled read would silently read nothing.
+	if doc.Tenants == nil {
+		return nil, fmt.Errorf("tenant registry %s: no tenants list (write \"tenants: []\" for a registry without tenants)", name)
+	}
+	// Only the first YAML document would be read: the tenants of a second
+	// one would be left out without a word.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("tenant registry %s: holds more than one YAML document (a line \"---\"): put every tenant in one tenants list", name)
+	}
+	ts := make([]Tenant, len(*doc.Tenants))
+	for i, y := range *doc.Tenants {
 		ts[i] = Tenant{ID: y.ID, Connection: y.Connection, Active: y.Active == nil || *y.Active, Include: y.Include, Exclude: y.Exclude}
 	}
 	if err := checkTenants(name, ts); err != nil {

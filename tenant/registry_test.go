@@ -94,6 +94,10 @@ func TestFileRegistryRejects(t *testing.T) {
 		"unknown field": {"tenants:\n  - tenant_id: acme\n    " + conn + "    is_activ: true\n", "is_activ"},
 		"wrong type":    {"tenants:\n  - tenant_id: acme\n    is_active: " + "postgres://u:" + secret + "@db/x\n", "bool"},
 		"not yaml":      {"tenants: [\n" + conn, "yaml"},
+		"empty file":    {"", "no tenants list"},
+		"comments only": {"# tenants: to come\n", "no tenants list"},
+		"null tenants":  {"tenants:\n", "no tenants list"},
+		"two documents": {"tenants: []\n---\ntenants:\n  - tenant_id: acme\n    " + conn, "more than one YAML document"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := OpenRegistry(context.Background(), writeYAML(t, tc.yaml))

@@ -77,3 +77,46 @@ func TestCatalogOnReadSnapshots(t *testing.T) {
 		t.Errorf("after gc --keep-last 1: %+v, want only %s", snaps, newer)
 	}
 }
+
+// TestControlCharactersEscaped: names and values from a tenant's database
+// that hold terminal control sequences (a valid PostgreSQL table name can)
+// are printed with their control characters escaped, never raw, by the
+// human-readable output of show, diff and read.
+func TestControlCharactersEscaped(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	conn := pgtest.Connect(t, dsn)
+	for _, sql := range []string{
+		"CREATE TABLE \"esc\x1b[31mred\x1b]0;pwned\x07\" (id int PRIMARY KEY, \"col\x1b[2J\" text)",
+		"INSERT INTO \"esc\x1b[31mred\x1b]0;pwned\x07\" VALUES (1, E'\\x1b[2Jvalue\\x7f')",
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "tenants.yaml")
+	if err := os.WriteFile(reg, []byte(fmt.Sprintf("tenants:\n  - tenant_id: acme\n    connection: %q\n", dsn)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lakeURL := "file://" + filepath.Join(dir, "lake")
+	outs := map[string]string{"read": mustExecute(t, "read", "--registry", reg, "--lake", lakeURL, "--tenant", "acme")}
+	if _, err := conn.Exec(ctx, "ALTER TABLE \"esc\x1b[31mred\x1b]0;pwned\x07\" ADD \"new\x1b[5m\" int"); err != nil {
+		t.Fatal(err)
+	}
+	mustExecute(t, "read", "--registry", reg, "--lake", lakeURL, "--tenant", "acme")
+	var snaps []ops.Summary
+	if err := json.Unmarshal([]byte(mustExecute(t, "snapshots", "--lake", lakeURL, "--tenant", "acme", "--json")), &snaps); err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots: %+v, %v", snaps, err)
+	}
+	outs["show --columns"] = mustExecute(t, "show", "--lake", lakeURL, "--tenant", "acme", "--snapshot", snaps[1].SnapshotID, "--columns")
+	outs["diff"] = mustExecute(t, "diff", "--lake", lakeURL, "--tenant", "acme", "--from", snaps[1].SnapshotID, "--to", snaps[0].SnapshotID)
+	for cmd, out := range outs {
+		if strings.ContainsAny(out, "\x1b\x07\x7f") {
+			t.Errorf("%s printed a raw control character:\n%q", cmd, out)
+		}
+	}
+	if !strings.Contains(outs["show --columns"], `public."esc\x1b[31mred\x1b]0;pwned\x07"`) || !strings.Contains(outs["show --columns"], `\x1b[2Jvalue\x7f`) {
+		t.Errorf("show --columns: the table's source name or its value, escaped, is missing:\n%s", outs["show --columns"])
+	}
+}

@@ -141,6 +141,13 @@ func resolveSnapshot(ctx context.Context, lk *lake.Lake, tenantID, id, at string
 		if _, err := lake.ParseSnapshotID(id); err != nil {
 			return "", err
 		}
+		// An id the lake has no committed snapshot of is refused here, as
+		// the Load function refuses it: the write strategy would call an
+		// older one skipped-stale, and record a load of a snapshot that
+		// does not exist.
+		if _, err := lk.Manifest(ctx, tenantID, id); errors.Is(err, lake.ErrNotFound) {
+			return "", fmt.Errorf("--snapshot: tenant %s has no committed snapshot %s", tenantID, id)
+		}
 		return id, nil
 	case at != "":
 		t, err := lake.ParseAsOf(at)

@@ -202,3 +202,52 @@ func TestLoadRefusesUserSchema(t *testing.T) {
 		t.Errorf("public.user_table after the refused loads: %d, %v", n, err)
 	}
 }
+
+// TestLoadUnknownSnapshot: load --snapshot with an id the lake has no
+// committed snapshot of (a typo, a snapshot retention deleted) fails naming
+// it, older or newer than the live one, and records no load: an older one
+// was reported skipped-stale (exit status 0) and a newer one failed, each
+// with a ledger record of a snapshot that does not exist.
+func TestLoadUnknownSnapshot(t *testing.T) {
+	ctx := context.Background()
+	src, warehouse := pgtest.NewDatabase(t), pgtest.NewDatabase(t)
+	lakeURL := "file://" + t.TempDir()
+	conn := pgtest.Connect(t, src)
+	if _, err := conn.Exec(ctx, `CREATE TABLE orders (id bigint PRIMARY KEY); INSERT INTO orders VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	lk, err := lake.Open(ctx, lakeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := readerpg.New(readerpg.Options{}).Read(ctx, lk, tenant.Tenant{ID: "acme", Connection: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExecute(t, "load", "--lake", lakeURL, "--target", warehouse, "--tenant", "acme", "--latest")
+	ledger := func() int {
+		t.Helper()
+		recs, err := lk.Ledger(ctx, "acme", "postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	before := ledger()
+	for _, id := range []string{"20200101T000000.000Z", "20991231T235959.999Z"} {
+		out, err := execute(t, "load", "--lake", lakeURL, "--target", warehouse, "--tenant", "acme", "--snapshot", id)
+		if err == nil || !strings.Contains(err.Error(), "no committed snapshot "+id) {
+			t.Errorf("load --snapshot %s: error %v, output %q; want one saying the tenant has no committed snapshot %s", id, err, out, id)
+		}
+	}
+	if n := ledger(); n != before {
+		t.Errorf("loads of snapshots that do not exist left %d ledger records in the lake", n-before)
+	}
+	var n int
+	if err := pgtest.Connect(t, warehouse).QueryRow(ctx, `SELECT count(*) FROM tenantlake.loads WHERE snapshot_id <> $1`, m.SnapshotID).Scan(&n); err != nil || n != 0 {
+		t.Errorf("tenantlake.loads holds %d loads of snapshots that do not exist (%v)", n, err)
+	}
+	if err := lk.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

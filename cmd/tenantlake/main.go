@@ -52,6 +52,11 @@ environment variables TENANTLAKE_LAKE and TENANTLAKE_REGISTRY.`,
 		if err := checkNoEmptyFlags(cmd); err != nil {
 			return err
 		}
+		// What the commands print on stdout holds the tenants' names and
+		// values: never raw control characters on a terminal.
+		if _, ok := cmd.Root().OutOrStdout().(*safeWriter); !ok {
+			cmd.Root().SetOut(&safeWriter{w: cmd.Root().OutOrStdout()})
+		}
 		level := slog.LevelInfo
 		if g.verbose {
 			level = slog.LevelDebug
@@ -138,7 +143,7 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	stopProfile()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "tenantlake:", err)
+		fmt.Fprintln(&safeWriter{w: os.Stderr}, "tenantlake:", err)
 		os.Exit(1)
 	}
 }

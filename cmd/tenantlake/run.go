@@ -65,7 +65,8 @@ var runCmd = &cobra.Command{
     Schedule at every --schedule time until interrupted.
 
 While it runs, replays can be requested over HTTP:
-  curl -X POST http://LISTEN/Replay -d '{"tenant":"acme","at":"2026-11-20"}'
+  curl -X POST http://LISTEN/Replay -H 'Content-Type: application/json' -d '{"tenant":"acme","at":"2026-11-20"}'
+(a body sent as a form or as text/plain is refused: browsers send those across sites)
 and a tenant's history read with GET http://LISTEN/Snapshots?tenant=acme;
 GET http://LISTEN/metrics gives the OpenTelemetry metrics (rows, bytes,
 durations, outcomes per tenant, table and target) in Prometheus's format.
