@@ -15,11 +15,12 @@ import (
 // The all-tenants schema holds one combined table per table name: every
 // tenant's live rows, with a first column tenant_id (text NOT NULL), the
 // table partitioned by it, one partition per tenant (slices.go). The
-// promoting transaction of a tenant swaps its partition for the one filled
-// while staging, so the tenant's slice changes atomically with its
-// promotion. A promotion takes each combined table's advisory lock (class
-// lockCombined), then its ACCESS EXCLUSIVE lock, until it commits; tables
-// are taken in name order. A combined table of an earlier version (not
+// promoting transaction of a tenant replaces its rows in its partition
+// (small tables) or swaps its partition for the one filled while staging
+// (large ones), so the tenant's slice changes atomically with its
+// promotion. A swap takes the combined table's advisory lock (class
+// lockCombined), then its ACCESS EXCLUSIVE lock, until the promotion
+// commits; tables are taken in name order. A combined table of an earlier version (not
 // partitioned, indexed on tenant_id) has the tenant's rows deleted and
 // inserted from its new live table (INSERT ... SELECT) instead; there only
 // a load that adds a column takes the locks.

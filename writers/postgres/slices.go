@@ -17,19 +17,27 @@ import (
 // A combined all-tenants table created by this version is partitioned by
 // tenant (PARTITION BY LIST (tenant_id)): each tenant's slice is one
 // partition, a table in the control schema named slice_<combined table's
-// oid>_<tenant> and recorded in tenantlake.tables. A promotion swaps the
-// tenant's partition whole, in its transaction: the old partition is
-// dropped and the new one attached, metadata changes only, with no DELETE
-// (so no dead rows to vacuum) and no index to maintain; queries that filter
-// on tenant_id read the tenant's partition only. The new partition is
-// filled while the snapshot is staged, by a second COPY of the same rows
-// over a second connection, side by side with the staging COPY (stage): it
-// waits in the staging schema as a pending slice until the promotion
-// attaches it. When it is missing (that connection failed, a rebuild), the
-// tenant's partition stays and its rows are replaced in place from the new
-// live table (DELETE and INSERT ... SELECT), so that a REPEATABLE READ
-// transaction older than the promotion still sees the old rows; only a
-// tenant's first slice is then a new table filled by INSERT ... SELECT.
+// oid>_<tenant> and recorded in tenantlake.tables. A slice is replaced in
+// the tenant's promotion in one of two ways:
+//
+//   - In place, for a table of at most inPlaceRows rows: DELETE and
+//     INSERT ... SELECT from the new live table into the tenant's
+//     partition, which locks no combined table, so that the promotions of
+//     many tenants run side by side (prepareSlices makes the combined
+//     table, its new columns and the tenant's partition beforehand, in
+//     short transactions of their own). An analyst's REPEATABLE READ
+//     transaction older than the promotion still sees the old rows.
+//   - Swapped, for a larger table: the new partition is filled while the
+//     snapshot is staged, by a second COPY of the same rows over a second
+//     connection, side by side with the staging COPY (stage), and waits in
+//     the staging schema as a pending slice; the promotion drops the old
+//     partition and attaches the new one, metadata changes only, with no
+//     DELETE (so no dead rows to vacuum) and no index to maintain. It locks
+//     the combined table until the promotion commits. When the pending
+//     slice is missing (that connection failed, a rebuild), the slice is
+//     replaced in place instead.
+//
+// Queries that filter on tenant_id read the tenant's partition only.
 //
 // Analysts query the combined table as before; a view over it keeps
 // working (it reads the partitioned table, whatever its partitions). A

@@ -12,9 +12,9 @@
 //     dropped; in a second, every table is created from the manifest's
 //     schema and filled with COPY FROM, streamed from the lake's Parquet
 //     parts (decoded and encoded in a goroutine of its own). Side by side,
-//     over a second connection, the same COPY data fills each table's
-//     pending slice of its combined all-tenants table (slices.go), in the
-//     staging schema. With change tables on (Config.Changes), the change
+//     over a second connection, the same COPY data fills the pending slice
+//     of its combined all-tenants table of each table of more than 100,000
+//     rows (slices.go), in the staging schema. With change tables on (Config.Changes), the change
 //     rows from the live snapshot to this one are staged in the second
 //     transaction too (changes.go).
 //  3. The staged tables are validated against the manifest: row counts
@@ -26,13 +26,15 @@
 //     tables that are not in the snapshot are dropped, the tenantlake.live
 //     row is compared-and-swapped, the tenant's slices of the combined
 //     all-tenants tables are replaced (alltenants.go, slices.go: each
-//     combined table is partitioned by tenant, and the tenant's partition
-//     is dropped and the pending slice attached in its place, metadata
-//     only, per table, each under a savepoint; the swap locks the combined
-//     table until the promotion commits, so promotions of tenants sharing
-//     a combined table, and queries on it, wait for each other that long;
-//     a combined table of an earlier version, not partitioned, has the
-//     tenant's rows deleted and inserted again instead), the change rows
+//     combined table is partitioned by tenant; a small table's rows are
+//     replaced in the tenant's partition, which locks no combined table,
+//     its partition made beforehand in a short transaction; a large one's
+//     partition is dropped and the pending slice attached in its place,
+//     metadata only, which locks the combined table until the promotion
+//     commits, so promotions of tenants sharing it, and queries on it,
+//     wait for each other that long; each table under a savepoint; a
+//     combined table of an earlier version, not partitioned, has the
+//     tenant's rows deleted and inserted again), the change rows
 //     are appended to the change tables, the emptied staging schema is
 //     dropped and the ledger row written.
 //     Analysts see the old snapshot or the new one, never a mix, in the
@@ -75,8 +77,9 @@
 //     user's view over it keeps working and sees the new rows. The
 //     partitions are tenantlake's tables in the control schema
 //     (tenantlake.slice_<oid>_<tenant>); one that a user's object depends
-//     on, or one for the tenant that tenantlake did not create, is never
-//     dropped: that slice is reported stale, naming it. A combined table
+//     on keeps its place, its rows replaced in place; one for the tenant
+//     that tenantlake did not create is never dropped: that slice is
+//     reported stale, naming it. A combined table
 //     of an earlier version (not partitioned) is kept as it is, its
 //     slices replaced in place; dropping it by hand and rebuilding every
 //     tenant (RebuildAllTenants) makes it partitioned. An all-tenants view of an earlier version is
