@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -159,4 +160,20 @@ func FailedChecks(tables []TableResult) string {
 		}
 	}
 	return strings.Join(failed, "; ")
+}
+
+// StillCommitted fails when snapshot id of tenant is no longer committed in
+// lk: its manifest is gone (retention, gc, deletes the manifest first)
+// since the load read it. A writer calls it right before the step that
+// makes the snapshot live, so that a snapshot deleted while it was being
+// loaded is not made live (a gc that deletes it between this check and
+// that step, milliseconds later, is not caught).
+func StillCommitted(ctx context.Context, lk *lake.Lake, tenant, id string) error {
+	if _, err := lk.Manifest(ctx, tenant, id); err != nil {
+		if errors.Is(err, lake.ErrNotFound) {
+			return fmt.Errorf("snapshot %s of %s was deleted from the lake while it was being loaded (by gc?): nothing promoted", id, tenant)
+		}
+		return fmt.Errorf("check that snapshot %s of %s is still in the lake: %w", id, tenant, err)
+	}
+	return nil
 }

@@ -421,6 +421,9 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 			return err
 		}
 	}
+	if err := writers.StillCommitted(ctx, lk, req.Tenant, req.SnapshotID); err != nil {
+		return err
+	}
 	if err := w.swapLive(ctx, req.Tenant, rec.LoadID, next); err != nil {
 		return err
 	}

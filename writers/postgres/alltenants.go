@@ -267,12 +267,22 @@ func (w *Writer) replaceSlice(ctx context.Context, tx pgx.Tx, tenant, live, name
 	}
 	if partitioned {
 		// Creating, widening and swapping partitions of this table are
-		// serialized by both locks, always taken in this order.
+		// serialized by both locks, always taken in this order. Only
+		// attaching a new tenant's first partition needs no ACCESS
+		// EXCLUSIVE lock (ATTACH's own blocks no query and no in-place
+		// promotion, which a lock of the table and all its partitions
+		// until the commit would).
 		if err := lock(); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
-			return fmt.Errorf("lock %s.%s: %w", schema, name, err)
+		own, err := ownPartition(ctx, tx, oid, tenant, sliceName(oid, tenant))
+		if err != nil {
+			return err
+		}
+		if !present || pending != nil || own != 0 {
+			if _, err := tx.Exec(ctx, "LOCK TABLE "+combinedID+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+				return fmt.Errorf("lock %s.%s: %w", schema, name, err)
+			}
 		}
 	}
 	if !present {

@@ -199,7 +199,7 @@ func dropOwned(ctx context.Context, tx pgx.Tx, schema, name, what, desc string) 
 // out.AllTenantsStale and the promotion still commits), the staged change
 // rows are appended to the change tables (appendChanges), the staging schema
 // is dropped when empty, and the ledger row is written.
-func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef, pending map[string]pgx.Identifier, chg *changeLoad) error {
+func (w *Writer) promote(ctx context.Context, conn *pgx.Conn, lk *lake.Lake, req writers.Request, out *writers.Outcome, m *lake.Manifest, live, staging schemaRef, pending map[string]pgx.Identifier, chg *changeLoad) error {
 	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var cur string
 		err := tx.QueryRow(ctx, `SELECT snapshot_id FROM tenantlake.live WHERE tenant = $1 FOR UPDATE`, req.Tenant).Scan(&cur)
@@ -281,6 +281,11 @@ ON CONFLICT (tenant) DO UPDATE SET snapshot_id = $2, schema_name = $3, load_id =
 				msg = out.Message + "; " + msg
 			}
 			out.Message = msg
+		}
+		// Last before the commit: a snapshot gc deleted meanwhile must
+		// not become live.
+		if err := writers.StillCommitted(ctx, lk, req.Tenant, req.SnapshotID); err != nil {
+			return err
 		}
 		out.FinishedAt = time.Now().UTC()
 		return w.writeLedger(ctx, tx, out)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +83,8 @@ func sliceName(parent uint32, tenant string) string {
 func forgetDroppedSlices(ctx context.Context, tx pgx.Tx, tenant string) error {
 	rows, err := tx.Query(ctx, `
 SELECT t.table_name FROM tenantlake.tables t WHERE t.schema_name = $1 AND t.table_name LIKE 'slice\_%'
-  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`, controlSchema)
+  AND (t.table_name LIKE '%\_' || $2 OR length(t.table_name) = 63) -- the tenant's, and hashed ones; sliceName decides
+  AND NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = t.table_name)`, controlSchema, tenant)
 	if err != nil {
 		return fmt.Errorf("forget the dropped all-tenants slices of %s: %w", tenant, err)
 	}
@@ -175,12 +177,6 @@ func dropRecorded(ctx context.Context, tx pgx.Tx, oid uint32, schema, name, desc
 // table has its slice filled while it is staged and swapped whole. A
 // variable for the tests (export_test.go).
 var inPlaceRows int64 = 100_000
-
-// prepareLockTimeout bounds prepareSlices' wait for the combined tables'
-// locks, all tables together: the other promotions' hold them for a few
-// milliseconds, a long analyst's query longer, and then the promotion
-// waits for them (allTenantsLockTimeout) instead.
-const prepareLockTimeout = 2 * time.Second
 
 // refillInPlace replaces tenant's rows in its partition of partitioned
 // combined table parent (name) with those of live.name, without locking
@@ -286,8 +282,10 @@ func (w *Writer) swapSlice(ctx context.Context, tx pgx.Tx, parent uint32, tenant
 			return err
 		}
 	}
-	if err := dropSlice(ctx, tx, parent, schema, name, tenant); err != nil {
-		return err
+	if own != 0 || fits { // else a new tenant's first partition: nothing to drop (a partition of the tenant's that is not tenantlake's fails the ATTACH)
+		if err := dropSlice(ctx, tx, parent, schema, name, tenant); err != nil {
+			return err
+		}
 	}
 	if oid, err := relation(ctx, tx, controlSchema, final); err != nil {
 		return err
@@ -350,7 +348,7 @@ func (w *Writer) attachSlice(ctx context.Context, tx pgx.Tx, parent uint32, name
 // table in a short transaction of its own. Those take the combined table's
 // lockCombined lock and the locks of their DDL (ATTACH PARTITION's does
 // not block queries or the other tenants' in-place promotions; ADD COLUMN
-// does, briefly), waiting for them prepareLockTimeout in all. The
+// does, briefly), waiting for them allTenantsLockTimeout in all. The
 // promotion then takes no lock of the combined tables, so promotions of
 // many tenants run side by side. An empty table or partition of a tenant
 // whose snapshot is not live yet shows just that: no rows. What fails
@@ -358,31 +356,64 @@ func (w *Writer) attachSlice(ctx context.Context, tx pgx.Tx, parent uint32, name
 // reports what it cannot.
 func (w *Writer) prepareSlices(ctx context.Context, conn *pgx.Conn, tenant, staging string, tables []string) {
 	schema := w.cfg.AllTenantsSchema
-	// The tables whose combined table is missing, lacks a column of the
-	// staged table, or has no partition for the tenant.
+	// The combined tables: missing (oid 0), or partitioned, and lacking a
+	// column of the staged table or the tenant's partition (looked up by
+	// its name: deparsing every partition's bound would cost O(tenants)).
+	type combined struct {
+		name    string
+		oid     uint32
+		part    bool
+		missing bool
+	}
 	rows, err := conn.Query(ctx, `
-SELECT t.name FROM unnest($1::text[]) AS t(name)
-JOIN pg_namespace sn ON sn.nspname = $4
+SELECT t.name, coalesce(c.oid, 0), coalesce(c.relkind = 'p', false),
+  c.oid IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = s.oid AND a.attnum > 0 AND NOT a.attisdropped
+    AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = c.oid AND b.attnum > 0 AND NOT b.attisdropped
+                    AND b.attname = CASE WHEN a.attname = $4 THEN $5 ELSE a.attname END))
+FROM unnest($1::text[]) AS t(name)
+JOIN pg_namespace sn ON sn.nspname = $3
 JOIN pg_class s ON s.relnamespace = sn.oid AND s.relname = t.name
 LEFT JOIN pg_namespace n ON n.nspname = $2
 LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.name
-WHERE c.oid IS NULL OR (c.relkind = 'p' AND (
-  NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhrelid
-              WHERE i.inhparent = c.oid AND pg_get_expr(p.relpartbound, p.oid) = 'FOR VALUES IN (' || quote_literal($3::text) || ')')
-  OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = s.oid AND a.attnum > 0 AND NOT a.attisdropped
-             AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = c.oid AND b.attnum > 0 AND NOT b.attisdropped
-                             AND b.attname = CASE WHEN a.attname = $5 THEN $6 ELSE a.attname END))))
-ORDER BY 1`, tables, schema, tenant, staging, tenantIDColumn, sourceTenantIDColumn)
+ORDER BY 1`, tables, schema, staging, tenantIDColumn, sourceTenantIDColumn)
 	if err != nil {
 		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
 		return
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var all []combined
+	var c combined
+	if _, err := pgx.ForEachRow(rows, []any{&c.name, &c.oid, &c.part, &c.missing}, func() error {
+		all = append(all, c)
+		return nil
+	}); err != nil {
+		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
+		return
+	}
+	var finals []string
+	for _, c := range all {
+		if c.part {
+			finals = append(finals, sliceName(c.oid, tenant))
+		}
+	}
+	rows, err = conn.Query(ctx, `
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_inherits i ON i.inhrelid = c.oid
+WHERE n.nspname = $1 AND c.relname = ANY($2::text[])`, controlSchema, finals)
 	if err != nil {
 		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
 		return
 	}
-	deadline := time.Now().Add(prepareLockTimeout)
+	attached, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		slog.Debug("postgres writer: all-tenants tables left to the promotion", "tenant", tenant, "err", err)
+		return
+	}
+	var names []string
+	for _, c := range all {
+		if c.oid == 0 || (c.part && (c.missing || !slices.Contains(attached, sliceName(c.oid, tenant)))) {
+			names = append(names, c.name)
+		}
+	}
+	deadline := time.Now().Add(allTenantsLockTimeout)
 	for _, name := range names {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			wait := max(time.Until(deadline), allTenantsLockMin)
@@ -449,10 +480,12 @@ ORDER BY 1`, tables, schema, tenant, staging, tenantIDColumn, sourceTenantIDColu
 func ownPartition(ctx context.Context, tx pgx.Tx, parent uint32, tenant, final string) (uint32, error) {
 	var oid uint32
 	err := tx.QueryRow(ctx, `
-SELECT c.oid FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN tenantlake.tables t ON t.schema_name = n.nspname AND t.table_name = c.relname AND t.kind = $5
-WHERE i.inhparent = $1 AND n.nspname = $3 AND c.relname = $4
-  AND pg_get_expr(c.relpartbound, c.oid) = 'FOR VALUES IN (' || quote_literal($2::text) || ')'`,
+WITH p AS MATERIALIZED ( -- by name first: deparsing every partition's bound costs O(tenants)
+  SELECT c.oid, c.relpartbound FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = $1
+  JOIN tenantlake.tables t ON t.schema_name = n.nspname AND t.table_name = c.relname AND t.kind = $5
+  WHERE n.nspname = $3 AND c.relname = $4)
+SELECT oid FROM p WHERE pg_get_expr(relpartbound, oid) = 'FOR VALUES IN (' || quote_literal($2::text) || ')'`,
 		parent, tenant, controlSchema, final, kindTable).Scan(&oid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil

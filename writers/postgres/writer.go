@@ -542,7 +542,7 @@ func (w *Writer) load(ctx context.Context, lk *lake.Lake, req writers.Request, o
 		}
 	}
 	w.prepareSlices(ctx, conn, req.Tenant, stagingRef.name, inPlace)
-	if err := w.promote(ctx, conn, req, out, m, liveRef, stagingRef, pending, chg); err != nil {
+	if err := w.promote(ctx, conn, lk, req, out, m, liveRef, stagingRef, pending, chg); err != nil {
 		return false, err
 	}
 	slog.Debug("postgres writer: promoted", "tenant", req.Tenant, "snapshot", req.SnapshotID, "promote", time.Since(t2))

@@ -97,6 +97,7 @@ func RunConformance(t *testing.T, h Harness) {
 	t.Run("ReplayOlderSnapshot", func(t *testing.T) { testReplay(t, h) })
 	t.Run("ConcurrentTenants", func(t *testing.T) { testConcurrentTenants(t, h) })
 	t.Run("InterruptedLoad", func(t *testing.T) { testInterrupted(t, h) })
+	t.Run("SnapshotDeletedDuringLoad", func(t *testing.T) { testDeletedDuringLoad(t, h) })
 	t.Run("FailuresStateTrueLive", func(t *testing.T) { testFailuresStateLive(t, h) })
 	t.Run("AllTenants", func(t *testing.T) { testAllTenants(t, h) })
 	t.Run("ChangeTables", func(t *testing.T) { testChangeTables(t, h) })
@@ -739,6 +740,41 @@ func testInterrupted(t *testing.T, h Harness) {
 	retry := e.load("acme", cur, writers.ReasonScheduled)
 	e.wantOutcome(retry, writers.OutcomeLoaded, cur.m.SnapshotID)
 	e.wantLive("acme", cur)
+}
+
+// testDeletedDuringLoad: a snapshot whose manifest is deleted (as gc
+// deletes a snapshot, manifest first) while its parts are being loaded is
+// not made live: the load fails saying so, the old snapshot stays live.
+func testDeletedDuringLoad(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	src := e.newSource("acme")
+	old := e.read(src)
+	e.exec(src, mutateSQL...)
+	cur := e.read(src)
+	e.wantOutcome(e.load("acme", old, writers.ReasonScheduled), writers.OutcomeLoaded, old.m.SnapshotID)
+
+	last := cur.m.Tables[len(cur.m.Tables)-1].Name
+	prefix := lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
+	var deleted atomic.Bool
+	e.hook.setHook(func(key string) {
+		if strings.HasPrefix(key, prefix) && !deleted.Swap(true) {
+			if err := e.hook.b.Delete(e.ctx, lake.ManifestKey("acme", cur.m.SnapshotID)); err != nil {
+				t.Errorf("delete the manifest: %v", err)
+			}
+		}
+	})
+	out, err := e.w.Load(e.ctx, e.lk, writers.Request{Tenant: "acme", SnapshotID: cur.m.SnapshotID, Reason: writers.ReasonScheduled})
+	e.hook.setHook(nil)
+	if !deleted.Load() {
+		t.Fatalf("the writer never read %s*; outcome %+v, error %v", prefix, out, err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "deleted from the lake") {
+		t.Errorf("load of a snapshot deleted meanwhile: error %v, want one saying it was deleted from the lake; outcome %+v", err, out)
+	}
+	if out != nil && (out.Outcome == writers.OutcomeLoaded || out.Live != old.m.SnapshotID) {
+		t.Errorf("outcome %q, live %q; want live %s", out.Outcome, out.Live, old.m.SnapshotID)
+	}
+	e.wantLive("acme", old)
 }
 
 // testFailuresStateLive: a load that fails before anything is staged (no
