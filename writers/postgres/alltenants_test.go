@@ -236,16 +236,7 @@ func TestAllTenantsInPlace(t *testing.T) {
 	partition := `SELECT c.oid::bigint FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'all_tenants.items'::regclass AND pg_get_expr(c.relpartbound, c.oid) = 'FOR VALUES IN (''acme'')'`
 	before := f.query(partition)
-	analyst := pgtest.Connect(t, f.warehouse)
-	tx, err := analyst.Begin(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(f.ctx)
-	var n int
-	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("analyst's query: %d rows, %v", n, err)
-	}
+	tx := analystReading(t, f, 2)
 	start := time.Now()
 	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (2), (3)`), writers.OutcomeLoaded)
 	if len(out.AllTenantsStale) != 0 {
@@ -277,6 +268,22 @@ func bothPaths(t *testing.T, test func(t *testing.T)) {
 	})
 }
 
+// analystReading opens an analyst's transaction that has read
+// all_tenants.items (want rows), rolled back at the end of the test.
+func analystReading(t *testing.T, f *fixture, want int) pgx.Tx {
+	t.Helper()
+	tx, err := pgtest.Connect(t, f.warehouse).Begin(f.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(f.ctx) })
+	var n int
+	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != want {
+		t.Fatalf("analyst's query: %d rows, %v", n, err)
+	}
+	return tx
+}
+
 // queryTx runs sql in tx, one string per row (its first column).
 func queryTx(t *testing.T, f *fixture, tx pgx.Tx, sql string) []string {
 	t.Helper()
@@ -301,16 +308,7 @@ func TestAllTenantsLockTimeout(t *testing.T) {
 	f := newFixture(t)
 	w := f.writer(postgres.Config{})
 	f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (1)`), writers.OutcomeLoaded)
-	analyst := pgtest.Connect(t, f.warehouse)
-	tx, err := analyst.Begin(f.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(f.ctx)
-	var n int
-	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("analyst's query: %d rows, %v", n, err)
-	}
+	tx := analystReading(t, f, 1)
 	start := time.Now()
 	out := f.load(w, f.snapshot("acme", `CREATE TABLE items (id bigint)`, `INSERT INTO items VALUES (2)`), writers.OutcomeLoaded)
 	if len(out.AllTenantsStale) != 1 || !strings.Contains(out.AllTenantsStale[0], "in use") {
@@ -320,6 +318,7 @@ func TestAllTenantsLockTimeout(t *testing.T) {
 		t.Errorf("the load waited %s for the combined table", d)
 	}
 	equal(t, "tenant_acme.items", f.query(`SELECT id FROM tenant_acme.items`), []string{"2"})
+	var n int
 	if err := tx.QueryRow(f.ctx, `SELECT count(*) FROM all_tenants.items`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("analyst's second query: %d rows, %v", n, err)
 	}

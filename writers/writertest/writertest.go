@@ -697,18 +697,23 @@ func testConcurrentTenants(t *testing.T, h Harness) {
 	}
 }
 
-func testInterrupted(t *testing.T, h Harness) {
-	e := newEnv(t, h)
+// newEnvOldLive reads two snapshots of acme, old and cur (mutated), and
+// makes old live; prefix is the lake prefix of cur's last table's parts.
+func newEnvOldLive(t *testing.T, h Harness) (e *env, old, cur *snapshot, prefix string) {
+	e = newEnv(t, h)
 	src := e.newSource("acme")
-	old := e.read(src)
+	old = e.read(src)
 	e.exec(src, mutateSQL...)
-	cur := e.read(src)
+	cur = e.read(src)
 	e.wantOutcome(e.load("acme", old, writers.ReasonScheduled), writers.OutcomeLoaded, old.m.SnapshotID)
+	last := cur.m.Tables[len(cur.m.Tables)-1].Name
+	return e, old, cur, lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
+}
 
+func testInterrupted(t *testing.T, h Harness) {
+	e, old, cur, prefix := newEnvOldLive(t, h)
 	// Cancel when the writer starts reading the last table of the new
 	// snapshot: the tables before it are already on their way in.
-	last := cur.m.Tables[len(cur.m.Tables)-1].Name
-	prefix := lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	var reached atomic.Bool
@@ -746,15 +751,7 @@ func testInterrupted(t *testing.T, h Harness) {
 // deletes a snapshot, manifest first) while its parts are being loaded is
 // not made live: the load fails saying so, the old snapshot stays live.
 func testDeletedDuringLoad(t *testing.T, h Harness) {
-	e := newEnv(t, h)
-	src := e.newSource("acme")
-	old := e.read(src)
-	e.exec(src, mutateSQL...)
-	cur := e.read(src)
-	e.wantOutcome(e.load("acme", old, writers.ReasonScheduled), writers.OutcomeLoaded, old.m.SnapshotID)
-
-	last := cur.m.Tables[len(cur.m.Tables)-1].Name
-	prefix := lake.SnapshotPrefix("acme", cur.m.SnapshotID) + "table=" + last + "/"
+	e, old, cur, prefix := newEnvOldLive(t, h)
 	var deleted atomic.Bool
 	e.hook.setHook(func(key string) {
 		if strings.HasPrefix(key, prefix) && !deleted.Swap(true) {
