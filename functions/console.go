@@ -52,6 +52,7 @@ type consolePage struct {
 	Tenants   []string // the picker, when no tenant is chosen
 	Tenant    string
 	History   *ops.History
+	Limit     int // the page's limit parameter (0: the default), kept by the older page's link
 	Rows      []consoleSnapshot
 	Live      map[string]string // target → live snapshot id, from the newest load record on the page
 	From, To  string
@@ -188,7 +189,7 @@ func (h *Handlers) consoleData(r *http.Request, p *consolePage) error {
 	if err != nil {
 		return err
 	}
-	p.History = hist
+	p.History, p.Limit = hist, limit
 	p.Live = map[string]string{}
 	newest := map[string]time.Time{}
 	for i, s := range hist.Snapshots {
@@ -245,14 +246,18 @@ func (p *consolePage) OlderPage() string {
 	if p.History == nil || p.History.Next == "" {
 		return ""
 	}
-	return "?" + url.Values{"tenant": {p.Tenant}, "before": {p.History.Next}}.Encode()
+	q := url.Values{"tenant": {p.Tenant}, "before": {p.History.Next}}
+	if p.Limit > 0 {
+		q.Set("limit", fmt.Sprint(p.Limit))
+	}
+	return "?" + q.Encode()
 }
 
 func parseLimit(s string) (int, error) {
 	limit := 0
 	if s != "" {
 		if _, err := fmt.Sscanf(s, "%d", &limit); err != nil || fmt.Sprint(limit) != s {
-			return 0, fmt.Errorf("%w: limit %.20q is not a number", ops.ErrRejected, s)
+			return 0, fmt.Errorf("%w: limit %.40q is not a number", ops.ErrRejected, s)
 		}
 	}
 	return limit, nil

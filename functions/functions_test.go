@@ -235,3 +235,15 @@ func TestSnapshotsQuery(t *testing.T) {
 		t.Fatalf("the older page: %d %v", code, out)
 	}
 }
+
+// The console's link to older snapshots keeps the page's limit.
+func TestConsoleOlderPageKeepsLimit(t *testing.T) {
+	p := &consolePage{Tenant: "acme", History: &ops.History{Next: "20261201T000000.000Z"}, Limit: 5}
+	if got, want := p.OlderPage(), "?before=20261201T000000.000Z&limit=5&tenant=acme"; got != want {
+		t.Errorf("OlderPage() = %q, want %q", got, want)
+	}
+	p.Limit = 0
+	if got, want := p.OlderPage(), "?before=20261201T000000.000Z&tenant=acme"; got != want {
+		t.Errorf("OlderPage() without a limit = %q, want %q", got, want)
+	}
+}
