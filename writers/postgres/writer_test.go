@@ -54,36 +54,37 @@ func (h *harness) LiveRows(ctx context.Context, w writers.Writer, tenant, table 
 // ChangeRows reads tenant's change table name from its live schema, the
 // JSON columns as their text.
 func (h *harness) ChangeRows(ctx context.Context, w writers.Writer, tenant, name string) (out [][]any, err error) {
+	err = h.withConn(ctx, w, func(conn *pgx.Conn) error {
+		id := pgx.Identifier{w.(*postgres.Writer).LiveSchema(tenant), name}.Sanitize()
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", id).Scan(&exists); err != nil || !exists {
+			return err
+		}
+		rows, err := conn.Query(ctx, "SELECT load_id, previous_snapshot_id, snapshot_id, snapshot_time, operation, key::text, row_before::text, row_after::text FROM "+id)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+		return err
+	})
+	return out, err
+}
+
+// withConn runs f on a connection of its own to w's warehouse.
+func (h *harness) withConn(ctx context.Context, w writers.Writer, f func(*pgx.Conn) error) (err error) {
 	h.mu.Lock()
 	url := h.urls[w]
 	h.mu.Unlock()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if cerr := conn.Close(ctx); err == nil {
 			err = cerr
 		}
 	}()
-	id := pgx.Identifier{w.(*postgres.Writer).LiveSchema(tenant), name}.Sanitize()
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", id).Scan(&exists); err != nil || !exists {
-		return nil, err
-	}
-	rows, err := conn.Query(ctx, "SELECT load_id, previous_snapshot_id, snapshot_id, snapshot_time, operation, key::text, row_before::text, row_after::text FROM "+id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, vals)
-	}
-	return out, rows.Err()
+	return f(conn)
 }
 
 // AllTenantsRows reads the combined table in the all-tenants schema (the
@@ -95,18 +96,15 @@ func (h *harness) AllTenantsRows(ctx context.Context, w writers.Writer, table st
 // rows selects columns of schema.table in w's warehouse and converts the
 // values to the suite's Go types (writertest.Canonical).
 func (h *harness) rows(ctx context.Context, w writers.Writer, schema, table string, columns []string) (out [][]any, err error) {
-	h.mu.Lock()
-	url := h.urls[w]
-	h.mu.Unlock()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := conn.Close(ctx); err == nil {
-			err = cerr
-		}
-	}()
+	err = h.withConn(ctx, w, func(conn *pgx.Conn) error {
+		out, err = selectRows(ctx, conn, schema, table, columns)
+		return err
+	})
+	return out, err
+}
+
+// selectRows is rows on conn.
+func selectRows(ctx context.Context, conn *pgx.Conn, schema, table string, columns []string) (out [][]any, err error) {
 	cols := make([]string, len(columns))
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
